@@ -16,6 +16,7 @@ Sections
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -209,3 +210,43 @@ def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy, list[Probl
 
 
 DEFAULT_POLICY = Policy()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as a TOML value")
+
+
+def policy_to_toml(policy: Policy) -> str:
+    """The policy as `policy.toml` text that `parse_policy` reads back to an equal `Policy`.
+
+    Every key of every section is written (not only the ones that differ from the defaults), so the
+    file says in full what the run used.
+    """
+    lines: list[str] = ["# overlay policy (written by overlay_core.policy.policy_to_toml)"]
+    data = policy.to_dict()
+    for sec in _SECTIONS:
+        lines.append("")
+        lines.append(f"[{sec}]")
+        for key, value in data[sec].items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    for target_id, spec in sorted(data["targets"].items()):
+        lines.append("")
+        lines.append(f"[targets.{json.dumps(target_id)}.ranges]")
+        for asset_class, pair in sorted(spec["ranges"].items()):
+            lines.append(f"{json.dumps(asset_class)} = {_toml_value(list(pair))}")
+    if data["approved"]:
+        lines.append("")
+        lines.append("[approved]")
+        for asset_class, symbols in sorted(data["approved"].items()):
+            lines.append(f"{json.dumps(asset_class)} = {_toml_value(list(symbols))}")
+    return "\n".join(lines) + "\n"

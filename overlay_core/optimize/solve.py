@@ -1,0 +1,251 @@
+"""Solve one account: strict first, relaxed in the contract's order if infeasible, the wash-sale two-pass.
+
+`optimize_account(problem)` returns an `Optimum`: continuous shares to sell per lot and to buy per
+security, what was relaxed and why, which constraints bind, and the solver's time.
+
+Relaxation. The strict problem has every constraint hard. If the solver proves it infeasible, the soft
+families (drift bands -> sector caps -> turnover limit -> minimum cash -> gain budget -> lt_wait -> cash
+need) get one slack per row with a penalty that doubles along that order (`model.SLACK_PENALTY`), so the
+earliest families give way first and a later one only by what the earlier ones cannot absorb; a cash need
+is then "partly met" by the most cash the hard constraints allow. A family whose slack is > 0 is flagged,
+and the diagnosis names the hard constraints that bind against it (from the duals).
+
+The wash-sale two-pass method. "Never a buy and a loss sale of one wash group on one day" is not convex
+(it is an either/or). Pass 1 solves without it. For every wash group where the optimum both buys and sells
+a lot at a loss, pass 2 solves twice: (A) with the buys of those groups forbidden, (B) with their loss
+sales forbidden, and keeps the one with the lower objective -- the cheaper side to give up. New conflicts
+(rare) repeat the step, the forbidden sets only growing, so it ends. `rounding` checks the rule again on
+the final orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from overlay_core.errors import OptimizationError
+from overlay_core.optimize.fast import SOLVERS, RawSolution, solve_fast
+from overlay_core.optimize.model import Formulation, formulate
+from overlay_core.optimize.problem import RELAXATION_ORDER, AccountProblem
+
+#: a trade smaller than this (fraction of account value) is treated as none when checking conflicts
+EPS = 1e-7
+
+
+@dataclass(frozen=True, eq=False)
+class Optimum:
+    """The continuous optimum of one account.
+
+    sell : shares sold per lot (m,). buy : shares bought per security (n,).
+    relaxed : soft families relaxed, in the contract's order. diagnosis : why (names the conflicts).
+    binding : labels of the constraints that bind at the optimum.
+    solve_time : the solver's own time, summed over every solve (s). total_time : build + solves (s).
+    """
+
+    problem: AccountProblem
+    formulation: Formulation
+    x: np.ndarray
+    sell: np.ndarray
+    buy: np.ndarray
+    objective: float
+    objective_no_trade: float
+    relaxed: tuple[str, ...]
+    relaxed_amount: dict[str, float]
+    diagnosis: str
+    binding: tuple[str, ...]
+    wash_pass: tuple[str, ...]
+    solver: str
+    solver_status: str
+    solve_time: float
+    total_time: float
+    n_solves: int
+    forbid_buy: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
+    forbid_sell: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
+
+
+def _solve(f: Formulation, solver: str, path: str, log: list[RawSolution]) -> RawSolution:
+    """Solve with ``solver``; on failure (not infeasibility) fall back to the others in turn."""
+    order = [solver] + [s for s in SOLVERS if s != solver]
+    for name in order:
+        if path == "reference":
+            from overlay_core.optimize.reference import solve_reference
+
+            raw = solve_reference(f, solver=name)
+        else:
+            raw = solve_fast(f, solver=name)
+        log.append(raw)
+        if raw.status != "failed":
+            return raw
+    return log[-1]
+
+
+def wash_conflicts(p: AccountProblem, sell: np.ndarray, buy: np.ndarray, *, tol_value: float = 0.0) -> np.ndarray:
+    """Wash groups (sorted ids) where ``buy`` (n,) buys and ``sell`` (m,) sells a lot at a loss.
+
+    ``tol_value`` (USD): trades of at most this value are ignored.
+    """
+    bought = np.unique(p.wash_group[(buy * p.prices) > tol_value])
+    loss_sold = np.unique(p.wash_group[p.lot_sec[(sell * p.lot_price > tol_value) & p.lot_is_loss]])
+    return np.intersect1d(bought, loss_sold)
+
+
+def _binding(f: Formulation, raw: RawSolution, tol: float = 1e-7) -> tuple[str, ...]:
+    out: list[str] = []
+    if raw.row_dual is not None:
+        i = 0
+        for r in f.rows:
+            d = raw.row_dual[i : i + r.r]
+            out += [lab for lab, v in zip(r.labels, d) if abs(v) > tol]
+            i += r.r
+    if raw.bound_dual is not None:
+        out += [f.bound_label[j] for j in np.flatnonzero(np.abs(raw.bound_dual) > tol) if f.bound_label[j] not in ("lot_size", "long_only")]
+    return tuple(dict.fromkeys(out))
+
+
+def _relaxed_families(f: Formulation, raw: RawSolution, tol: float = 1e-8) -> dict[str, float]:
+    """Soft family -> total slack (fraction of account value), only where > tol."""
+    out: dict[str, float] = {}
+    if not f.relaxed or raw.slack is None:
+        return out
+    i = 0
+    for r in f.rows:
+        if not r.soft:
+            continue
+        v = float(raw.slack[i : i + r.r].sum())
+        i += r.r
+        if v > tol:
+            out[r.family] = out.get(r.family, 0.0) + v
+    return {fam: out[fam] for fam in RELAXATION_ORDER if fam in out}
+
+
+def _hard_infeasibility(p: AccountProblem, f: Formulation) -> OptimizationError:
+    """Explain why even the relaxed problem has no solution (only hard constraints can cause it)."""
+    V = f.V
+    most_cash = p.cash + float(f.ub[: p.m].sum()) * V
+    blocked = sorted({lab for lab in f.bound_label[: p.m] if lab.startswith(("never_sell", "wash_sale"))})
+    conflicts = ["cash_nonnegative"] + blocked
+    return OptimizationError(
+        f"account {p.account_id}: no order set keeps cash >= 0: cash {p.cash:,.2f} USD, at most "
+        f"{most_cash:,.2f} USD after selling every sellable lot; conflicting: {', '.join(conflicts)}",
+        conflicts=conflicts,
+        retry_can_help=False,
+    )
+
+
+def _diagnosis(p: AccountProblem, f: Formulation, relaxed: dict[str, float], binding: tuple[str, ...]) -> str:
+    if not relaxed:
+        return ""
+    V = f.V
+    hard = [b for b in binding if not b.startswith(tuple(RELAXATION_ORDER))] or ["lot_size"]
+    parts = []
+    for fam, amount in relaxed.items():
+        usd = amount * V
+        if fam == "cash_need":
+            parts.append(f"cash need partly met: {max(p.cash_need - usd, 0.0):,.2f} of {p.cash_need:,.2f} USD")
+        elif fam == "gain_budget":
+            parts.append(f"gain budget exceeded by {usd:,.2f} USD (allowance {p.gain_allowance or 0.0:,.2f})")
+        elif fam == "min_cash":
+            parts.append(f"minimum cash short by {usd:,.2f} USD")
+        elif fam == "lt_wait":
+            parts.append(f"short-term gains taken on lots near long-term ({usd:,.2f} USD sold)")
+        else:
+            parts.append(f"{fam.replace('_', ' ')} relaxed by {amount:.4%} of value")
+    return "infeasible as given; relaxed " + "; ".join(parts) + "; conflicting with: " + ", ".join(hard[:12])
+
+
+def optimize_account(
+    p: AccountProblem,
+    *,
+    solver: str = "clarabel",
+    path: str = "fast",
+    forbid_buy: np.ndarray | None = None,
+    forbid_sell: np.ndarray | None = None,
+) -> Optimum:
+    """The continuous optimum of account problem ``p``.
+
+    Parameters
+    ----------
+    solver : clarabel (default), ecos or scs; another is tried if it fails (not if infeasible).
+    path : ``fast`` (matrices built directly) or ``reference`` (cvxpy).
+    forbid_buy, forbid_sell : extra bool masks (n,) / (m,) of buys / lot sales set to 0.
+
+    Raises
+    ------
+    OptimizationError : only when the hard constraints alone cannot hold (cash < 0 whatever is sold),
+        or every solver failed (``retry_can_help``).
+    """
+    if solver not in SOLVERS:
+        raise OptimizationError(f"solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+    fb = np.zeros(p.n, bool) if forbid_buy is None else forbid_buy.copy()
+    fs = np.zeros(p.m, bool) if forbid_sell is None else forbid_sell.copy()
+    log: list[RawSolution] = []
+    relaxed_mode = False
+    f = formulate(p, relaxed=False, forbid_buy=fb, forbid_sell=fs)
+    raw = _solve(f, solver, path, log)
+    if raw.status == "infeasible":
+        relaxed_mode = True
+        f = formulate(p, relaxed=True, forbid_buy=fb, forbid_sell=fs)
+        raw = _solve(f, solver, path, log)
+    if raw.status == "infeasible":
+        raise _hard_infeasibility(p, f)
+    if raw.status != "optimal" or raw.x is None:
+        raise OptimizationError(
+            f"account {p.account_id}: every solver failed ({', '.join(f'{r.solver}: {r.solver_status}' for r in log)})",
+            retry_can_help=True,
+        )
+
+    # the wash-sale two-pass method
+    notes: list[str] = []
+    for _ in range(8):
+        sell, buy = f.to_shares(raw.x)
+        groups = wash_conflicts(p, sell, buy, tol_value=EPS * f.V)
+        if not len(groups):
+            break
+        in_g = np.isin(p.wash_group, groups)
+        fb_a = fb | in_g
+        fs_b = fs | (in_g[p.lot_sec] & p.lot_is_loss)
+        cand = []
+        for fb_, fs_, side in ((fb_a, fs, "buys"), (fb, fs_b, "loss sales")):
+            f2 = formulate(p, relaxed=relaxed_mode, forbid_buy=fb_, forbid_sell=fs_)
+            r2 = _solve(f2, solver, path, log)
+            if r2.status == "infeasible" and not relaxed_mode:
+                f2 = formulate(p, relaxed=True, forbid_buy=fb_, forbid_sell=fs_)
+                r2 = _solve(f2, solver, path, log)
+            if r2.status == "optimal" and r2.x is not None:
+                cand.append((r2.objective, side, f2, r2, fb_, fs_))
+        if not cand:
+            raise OptimizationError(f"account {p.account_id}: the wash-sale second pass found no solution", retry_can_help=True)
+        cand.sort(key=lambda c: c[0])
+        _, side, f, raw, fb, fs = cand[0]
+        relaxed_mode = f.relaxed
+        names = sorted({p.symbols[i] for i in np.flatnonzero(in_g)})
+        notes.append(f"wash groups of {', '.join(names)}: gave up the {side} (both on one day would wash the loss)")
+
+    sell, buy = f.to_shares(raw.x)
+    sell = np.clip(sell, 0.0, p.lot_shares)
+    buy = np.maximum(buy, 0.0)
+    binding = _binding(f, raw)
+    relaxed = _relaxed_families(f, raw)
+    strict = formulate(p, relaxed=False, forbid_buy=fb, forbid_sell=fs)
+    return Optimum(
+        problem=p,
+        formulation=f,
+        x=raw.x,
+        sell=sell,
+        buy=buy,
+        objective=strict.objective(raw.x),
+        objective_no_trade=strict.objective(np.zeros(f.nvar)),
+        relaxed=tuple(relaxed),
+        relaxed_amount={k: v * f.V for k, v in relaxed.items()},
+        diagnosis=_diagnosis(p, f, relaxed, binding),
+        binding=binding,
+        wash_pass=tuple(notes),
+        solver=raw.solver,
+        solver_status=raw.solver_status,
+        solve_time=sum(r.solve_time for r in log),
+        total_time=sum(r.total_time for r in log),
+        n_solves=len(log),
+        forbid_buy=fb,
+        forbid_sell=fs,
+    )

@@ -260,6 +260,8 @@ def trade_rows(
     trade_increments: Mapping[str, float] | None = None,
 ) -> list[list[str]]:
     """The trade file's rows as text, sorted, in `TRADE_FILE_COLUMNS` order (see `write_trade_file`)."""
+    if orders.height == 0:
+        return []
     required = ("account_id", "symbol", "side", "shares", "est_price")
     missing = [c for c in required if c not in orders.columns]
     if missing:

@@ -38,6 +38,8 @@ __all__ = ["AS_OF_FILE", "read_upload", "write_upload", "upload_files"]
 AS_OF_FILE = "as_of.txt"
 #: the 1-based data row of each record, kept beside the data while validating
 ROW = "__row"
+#: true on a row with a bad cell (already reported): later checks skip it rather than repeat the problem
+BAD = "__bad"
 #: a book-level check lists at most this many rows one by one, then one line for the rest
 MAX_ROWS_PER_CHECK = 50
 #: weights whose sum is within this of 1 are float noise: kept as given, no warning
@@ -323,6 +325,7 @@ def _typed(table: Table, file: str, raw: pl.DataFrame, p: _Problems, warnings: l
 
     # bad cells: empty where a value is required, values that did not cast, NaN/inf, bad symbols and enums
     bad_exprs: list[pl.Expr] = []
+    bad_rows: list[pl.Series] = []
     for col in table.columns:
         name = col.name
         if name not in raw.columns:
@@ -333,13 +336,16 @@ def _typed(table: Table, file: str, raw: pl.DataFrame, p: _Problems, warnings: l
         if not col.nullable:
             empty = raw.filter(was.is_null())
             p.rows(empty.select(ROW), file=file, column=name, expected=expected, level=Level.BOOK)
+            bad_rows.append(empty[ROW])
         failed = was.is_not_null() & now.is_null()
         if failed.any():
             p.rows(raw.filter(failed).select(ROW, pl.col(name)), file=file, column=name, value=name, expected=expected, level=Level.BOOK)
+            bad_rows.append(raw.filter(failed)[ROW])
         if col.kind == "float":
             nonfinite = now.is_not_null() & ~now.is_finite()
             if nonfinite.any():
                 p.rows(out.filter(nonfinite).select(ROW, pl.col(name)), file=file, column=name, value=name, expected="a finite number", level=Level.BOOK)
+                bad_rows.append(out.filter(nonfinite)[ROW])
                 bad_exprs.append(pl.when(pl.col(name).is_finite()).then(pl.col(name)).alias(name))
         elif col.kind == "symbol":
             allow_cash = table.name == "models" and name == "symbol"
@@ -349,12 +355,16 @@ def _typed(table: Table, file: str, raw: pl.DataFrame, p: _Problems, warnings: l
             bad = now.is_not_null() & ~ok
             if bad.any():
                 p.rows(out.filter(bad).select(ROW, pl.col(name)), file=file, column=name, value=name, expected=expected, level=Level.BOOK)
+                bad_rows.append(out.filter(bad)[ROW])
         elif col.kind == "enum":
             bad = now.is_not_null() & ~now.is_in(list(col.enum))
             if bad.any():
                 p.rows(out.filter(bad).select(ROW, pl.col(name)), file=file, column=name, value=name, expected=expected, level=Level.BOOK)
+                bad_rows.append(out.filter(bad)[ROW])
     if bad_exprs:
         out = out.with_columns(bad_exprs)
+    flagged = pl.concat(bad_rows) if bad_rows else pl.Series(ROW, [], dtype=pl.Int64)
+    out = out.with_columns(pl.col(ROW).is_in(flagged.implode()).alias(BAD))
 
     # duplicate keys
     if table.key:
@@ -384,6 +394,10 @@ def _typed(table: Table, file: str, raw: pl.DataFrame, p: _Problems, warnings: l
 def _locate(folder: Path, name: str) -> tuple[list[Path], list[str]]:
     found = [folder / f"{name}.{ext}" for ext in _FORMATS if (folder / f"{name}.{ext}").is_file()]
     return found, [f.name for f in found]
+
+
+def _empty(table: Table) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema(table)).with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64), pl.lit(False).alias(BAD))
 
 
 def _read_bytes(path: Path, p: _Problems) -> bytes | None:
@@ -522,7 +536,7 @@ def read_upload(
                 p.add(f"{name}.csv", None, None, "no such file", f"{name}.csv or {name}.parquet (a required table)")
                 frames[name] = None
             else:
-                frames[name] = pl.DataFrame(schema=schema(table)).with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+                frames[name] = _empty(table)
             continue
         data = _read_bytes(paths[0], p)
         if data is None:
@@ -538,13 +552,14 @@ def read_upload(
         if ext in _FORMATS and stem not in known and f.is_file():
             warnings.append(Problem(f.name, None, None, "a table the contract does not define", f"one of {', '.join(TABLES)} (the file is ignored)", Level.WARNING))
 
-    book = None
-    if day is not None and trade_date is not None and all(v is not None for v in frames.values()):
-        typed = {k: v for k, v in frames.items() if v is not None}
-        book = _validate(typed, names, day, trade_date, policy, p, warnings)
+    # Validate what could be read, even when another file could not: every problem at once. A check
+    # that needs a table that failed to load is skipped (it would only repeat that failure).
+    failed = {k for k, v in frames.items() if v is None}
+    typed = {k: (v if v is not None else _empty(TABLES[k])) for k, v in frames.items()}
+    book = _validate(typed, names, day, policy, p, warnings, failed)
 
     book_problems = p.of(Level.BOOK)
-    if book_problems or book is None:
+    if book_problems or failed or day is None or trade_date is None:
         problems = book_problems + p.of(Level.ACCOUNT)
         raise UploadRefused(f"upload refused: {len(book_problems)} book-level problem(s) in {folder}", problems)
 
@@ -598,6 +613,8 @@ def _check(
     value: str | None = None,
 ) -> pl.Series:
     """Report the rows of `df` where `cond` holds; returns the mask (null counts as false)."""
+    if BAD in df.columns:
+        cond = cond & ~pl.col(BAD)
     mask = df.select(cond.fill_null(False).alias("m"))["m"]
     if mask.any():
         cols = [ROW, value or column] + (["account_id"] if "account_id" in df.columns and (value or column) != "account_id" else [])
@@ -638,13 +655,24 @@ def _fraction(p: _Problems, df: pl.DataFrame, col: str, file: str, level: Level)
 def _validate(
     t: dict[str, pl.DataFrame],
     names: dict[str, str],
-    as_of: dt.date,
-    trade_date: dt.date,
+    as_of: dt.date | None,
     policy: Policy,
     p: _Problems,
     warnings: list[Problem],
+    failed: set[str],
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Every check across rows and tables; returns the book's frames (with fill-ins) and the quarantine.
+
+    Tables in `failed` could not be read (they are empty here); checks that compare against them are
+    skipped, as are date checks when `as_of` is unknown.
+    """
     B, A = Level.BOOK, Level.ACCOUNT
+
+    def ok(*tables: str) -> bool:
+        return not failed.intersection(tables)
+
+    def after(col: str) -> pl.Expr:
+        return pl.col(col) > as_of if as_of is not None else pl.lit(False)
     sec, prices, hist = t["securities"], t["prices"], t["price_history"]
     models, targets, accounts, lots = t["models"], t["targets"], t["accounts"], t["lots"]
     restr, trans, pend = t["restrictions"], t["transactions"], t["pending_orders"]
@@ -665,36 +693,40 @@ def _validate(
 
     # ---- prices (book level)
     _check(p, prices, pl.col("close") <= 0, file=f["prices"], column="close", expected="a close > 0", level=B)
-    _check(p, prices, pl.col("date") > as_of, file=f["prices"], column="date", expected=f"a date on or before as_of {as_of}", level=B)
-    unknown = prices.filter(_not_in("symbol", symbols))
-    for row, sym in unknown.select(ROW, "symbol").head(MAX_ROWS_PER_CHECK).iter_rows():
-        warn(f["prices"], row, "symbol", repr(sym), "a symbol of securities (the price is unused)")
+    _check(p, prices, after("date"), file=f["prices"], column="date", expected=f"a date on or before as_of {as_of}", level=B)
+    if ok('securities'):
+        unknown = prices.filter(_not_in("symbol", symbols))
+        for row, sym in unknown.select(ROW, "symbol").head(MAX_ROWS_PER_CHECK).iter_rows():
+            warn(f["prices"], row, "symbol", repr(sym), "a symbol of securities (the price is unused)")
     priced = prices.filter(pl.col("close").is_not_null() & (pl.col("close") > 0))["symbol"].drop_nulls().unique()
 
     # ---- price history (book level)
     _check(p, hist, pl.col("close") <= 0, file=f["price_history"], column="close", expected="a close > 0", level=B)
-    _check(p, hist, pl.col("date") > as_of, file=f["price_history"], column="date", expected=f"a date on or before as_of {as_of}", level=B)
+    _check(p, hist, after("date"), file=f["price_history"], column="date", expected=f"a date on or before as_of {as_of}", level=B)
     hist_unknown = hist.filter(_not_in("symbol", symbols))["symbol"].unique().sort()
-    if hist_unknown.len():
+    if hist_unknown.len() and ok("securities"):
         shown = hist_unknown.head(10).to_list()
         warn(f["price_history"], None, "symbol", f"{hist_unknown.len()} symbols not in securities ({', '.join(shown)}{', ...' if hist_unknown.len() > 10 else ''})", "symbols of securities (their history is unused)")
 
     # ---- models and targets (book level)
     tol = policy.validation.weight_tolerance
-    _check(p, models, _not_in("symbol", symbols) & (pl.col("symbol") != CASH), file=f["models"], column="symbol", expected="a symbol of securities, or $CASH", level=B)
-    _check(
-        p,
-        models,
-        pl.col("symbol").is_in(symbols.implode()) & _not_in("symbol", priced),
-        file=f["models"],
-        column="symbol",
-        expected="a symbol with a close > 0 in prices (a targeted symbol needs a price)",
-        level=B,
-        found=lambda v: f"{v!r} without a price",
-    )
+    if ok('securities'):
+        _check(p, models, _not_in("symbol", symbols) & (pl.col("symbol") != CASH), file=f["models"], column="symbol", expected="a symbol of securities, or $CASH", level=B)
+    if ok('prices', 'securities'):
+        _check(
+            p,
+            models,
+            pl.col("symbol").is_in(symbols.implode()) & _not_in("symbol", priced),
+            file=f["models"],
+            column="symbol",
+            expected="a symbol with a close > 0 in prices (a targeted symbol needs a price)",
+            level=B,
+            found=lambda v: f"{v!r} without a price",
+        )
     models = _weights(models, "model_id", file=f["models"], what="model", tolerance=tol, p=p, warnings=warnings)
     model_ids = models["model_id"].drop_nulls().unique()
-    _check(p, targets, _not_in("model_id", model_ids), file=f["targets"], column="model_id", expected="a model_id of models", level=B)
+    if ok('models'):
+        _check(p, targets, _not_in("model_id", model_ids), file=f["targets"], column="model_id", expected="a model_id of models", level=B)
     targets = _weights(targets, "target_id", file=f["targets"], what="target", tolerance=tol, p=p, warnings=warnings)
     target_ids = targets["target_id"].drop_nulls().unique()
 
@@ -713,7 +745,8 @@ def _validate(
     )
     fa = f["accounts"]
     _check(p, accounts, pl.col("cash") < 0, file=fa, column="cash", expected="settled cash >= 0", level=A)
-    _check(p, accounts, _not_in("target_id", target_ids), file=fa, column="target_id", expected="a target_id of targets", level=A)
+    if ok('targets'):
+        _check(p, accounts, _not_in("target_id", target_ids), file=fa, column="target_id", expected="a target_id of targets", level=A)
     for col in ("st_rate", "lt_rate", "min_cash_weight"):
         _fraction(p, accounts, col, fa, A)
     _check(p, accounts, pl.col("min_trade_value") < 0, file=fa, column="min_trade_value", expected="a value >= 0", level=A)
@@ -724,29 +757,33 @@ def _validate(
     # ---- lots (account level; an unknown account is book level: there is nothing to quarantine)
     fl = f["lots"]
     lots = lots.with_columns(pl.col("purchase_date").fill_null(pl.col("acquired")))
-    _check(p, lots, _not_in("account_id", account_ids), file=fl, column="account_id", expected="an account_id of accounts", level=B)
+    if ok('accounts'):
+        _check(p, lots, _not_in("account_id", account_ids), file=fl, column="account_id", expected="an account_id of accounts", level=B)
     _check(p, lots, pl.col("shares") <= 0, file=fl, column="shares", expected="shares > 0", level=A)
     _check(p, lots, pl.col("cost_basis") < 0, file=fl, column="cost_basis", expected="a cost basis >= 0", level=A)
     is_taxable = pl.col("account_id").is_in(taxable.implode())
     _check(p, lots, is_taxable & pl.col("cost_basis").is_null(), file=fl, column="cost_basis", expected="a cost basis (required in a taxable account)", level=A)
     _check(p, lots, is_taxable & pl.col("acquired").is_null(), file=fl, column="acquired", expected="an acquired date (required in a taxable account)", level=A)
-    _check(p, lots, pl.col("acquired") > as_of, file=fl, column="acquired", expected=f"a date on or before as_of {as_of}", level=A)
-    _check(p, lots, pl.col("purchase_date") > as_of, file=fl, column="purchase_date", expected=f"a date on or before as_of {as_of}", level=A)
-    _check(p, lots, _not_in("symbol", symbols), file=fl, column="symbol", expected="a symbol of securities", level=A)
-    _check(
-        p,
-        lots,
-        pl.col("symbol").is_in(symbols.implode()) & _not_in("symbol", priced),
-        file=fl,
-        column="symbol",
-        expected="a symbol with a close > 0 in prices (a held symbol needs a price)",
-        level=A,
-        found=lambda v: f"{v!r} without a price",
-    )
+    _check(p, lots, after("acquired"), file=fl, column="acquired", expected=f"a date on or before as_of {as_of}", level=A)
+    _check(p, lots, after("purchase_date"), file=fl, column="purchase_date", expected=f"a date on or before as_of {as_of}", level=A)
+    if ok('securities'):
+        _check(p, lots, _not_in("symbol", symbols), file=fl, column="symbol", expected="a symbol of securities", level=A)
+    if ok('prices', 'securities'):
+        _check(
+            p,
+            lots,
+            pl.col("symbol").is_in(symbols.implode()) & _not_in("symbol", priced),
+            file=fl,
+            column="symbol",
+            expected="a symbol with a close > 0 in prices (a held symbol needs a price)",
+            level=A,
+            found=lambda v: f"{v!r} without a price",
+        )
 
     # ---- restrictions (account level; firm-wide rows and unknown accounts are book level)
     fr = f["restrictions"]
-    _check(p, restr, _not_in("account_id", account_ids) & (pl.col("account_id") != FIRM_WIDE), file=fr, column="account_id", expected="an account_id of accounts, or * (firm-wide)", level=B)
+    if ok('accounts'):
+        _check(p, restr, _not_in("account_id", account_ids) & (pl.col("account_id") != FIRM_WIDE), file=fr, column="account_id", expected="an account_id of accounts, or * (firm-wide)", level=B)
     kind = pl.col("kind")
     takes_limit = kind.is_in(["sector_max", "asset_class_weight"])
     _check(p, restr, takes_limit & pl.col("limit").is_null(), file=fr, column="limit", expected="a limit (sector_max and asset_class_weight need one)", level=A)
@@ -767,7 +804,8 @@ def _validate(
         warn(fr, row, "limit", f"a limit on a {k} restriction", "no limit (only sector_max and asset_class_weight take one; it is ignored)")
     # unknown symbols, tags, sectors and asset classes: warnings (never-buys outside the universe are normal)
     sym_known = set(symbols.to_list())
-    for row, k, v in restr.filter(kind.is_not_null() & pl.col("value").is_not_null()).select(ROW, "kind", "value").iter_rows():
+    checkable = restr.filter(kind.is_not_null() & pl.col("value").is_not_null()) if ok("securities") else restr.clear()
+    for row, k, v in checkable.select(ROW, "kind", "value").iter_rows():
         if k in ("never_buy", "never_sell"):
             if v != CASH and SYMBOL_RE.match(v) and v not in sym_known:
                 warn(fr, row, "value", f"{k} of {v!r}, a symbol not in securities", "a symbol of securities (kept: it can never be bought or held anyway)")
@@ -787,10 +825,11 @@ def _validate(
 
     # ---- transactions (account level)
     ft = f["transactions"]
-    _check(p, trans, _not_in("account_id", account_ids), file=ft, column="account_id", expected="an account_id of accounts", level=B)
+    if ok('accounts'):
+        _check(p, trans, _not_in("account_id", account_ids), file=ft, column="account_id", expected="an account_id of accounts", level=B)
     _check(p, trans, pl.col("shares") <= 0, file=ft, column="shares", expected="shares > 0", level=A)
     _check(p, trans, pl.col("price") <= 0, file=ft, column="price", expected="a price > 0", level=A)
-    _check(p, trans, pl.col("date") > as_of, file=ft, column="date", expected=f"a date on or before as_of {as_of} (later trades are pending_orders)", level=A)
+    _check(p, trans, after("date"), file=ft, column="date", expected=f"a date on or before as_of {as_of} (later trades are pending_orders)", level=A)
     _check(
         p,
         trans,
@@ -800,37 +839,44 @@ def _validate(
         expected="the realized gain (required on sells of taxable accounts; < 0 is a loss)",
         level=A,
     )
-    for row, sym in trans.filter(_not_in("symbol", symbols)).select(ROW, "symbol").head(MAX_ROWS_PER_CHECK).iter_rows():
-        warn(ft, row, "symbol", f"{sym!r}, a symbol not in securities", "a symbol of securities (its wash group is taken to be itself)")
+    if ok('securities'):
+        for row, sym in trans.filter(_not_in("symbol", symbols)).select(ROW, "symbol").head(MAX_ROWS_PER_CHECK).iter_rows():
+            warn(ft, row, "symbol", f"{sym!r}, a symbol not in securities", "a symbol of securities (its wash group is taken to be itself)")
 
     # ---- pending orders (account level)
     fp = f["pending_orders"]
-    _check(p, pend, _not_in("account_id", account_ids), file=fp, column="account_id", expected="an account_id of accounts", level=B)
+    if ok('accounts'):
+        _check(p, pend, _not_in("account_id", account_ids), file=fp, column="account_id", expected="an account_id of accounts", level=B)
     _check(p, pend, pl.col("shares") <= 0, file=fp, column="shares", expected="shares > 0", level=A)
-    _check(p, pend, _not_in("symbol", symbols), file=fp, column="symbol", expected="a symbol of securities", level=A)
-    _check(
-        p,
-        pend,
-        pl.col("symbol").is_in(symbols.implode()) & _not_in("symbol", priced),
-        file=fp,
-        column="symbol",
-        expected="a symbol with a close > 0 in prices (a pending order fills at today's close)",
-        level=A,
-        found=lambda v: f"{v!r} without a price",
-    )
+    if ok('securities'):
+        _check(p, pend, _not_in("symbol", symbols), file=fp, column="symbol", expected="a symbol of securities", level=A)
+    if ok('prices', 'securities'):
+        _check(
+            p,
+            pend,
+            pl.col("symbol").is_in(symbols.implode()) & _not_in("symbol", priced),
+            file=fp,
+            column="symbol",
+            expected="a symbol with a close > 0 in prices (a pending order fills at today's close)",
+            level=A,
+            found=lambda v: f"{v!r} without a price",
+        )
     lot_shares = lots.select("account_id", "lot_id", pl.col("symbol").alias("__lot_symbol"), pl.col("shares").alias("__lot_shares"))
     sells = pend.filter((pl.col("side") == "sell") & pl.col("lot_id").is_not_null()).join(lot_shares, on=["account_id", "lot_id"], how="left")
-    _check(p, sells, pl.col("__lot_shares").is_null(), file=fp, column="lot_id", expected="a lot_id of this account's lots", level=A, value="lot_id")
-    _check(p, sells, pl.col("__lot_symbol").is_not_null() & (pl.col("__lot_symbol") != pl.col("symbol")), file=fp, column="symbol", expected="the symbol of the lot sold", level=A)
-    _check(
-        p,
-        sells,
-        pl.col("shares") > pl.col("__lot_shares") * (1 + 1e-12),
-        file=fp,
-        column="shares",
-        expected="at most the lot's shares (no sale beyond a lot)",
-        level=A,
-    )
+    if ok('lots'):
+        _check(p, sells, pl.col("__lot_shares").is_null(), file=fp, column="lot_id", expected="a lot_id of this account's lots", level=A, value="lot_id")
+    if ok('lots'):
+        _check(p, sells, pl.col("__lot_symbol").is_not_null() & (pl.col("__lot_symbol") != pl.col("symbol")), file=fp, column="symbol", expected="the symbol of the lot sold", level=A)
+    if ok('lots'):
+        _check(
+            p,
+            sells,
+            pl.col("shares") > pl.col("__lot_shares") * (1 + 1e-12),
+            file=fp,
+            column="shares",
+            expected="at most the lot's shares (no sale beyond a lot)",
+            level=A,
+        )
 
     # ---- quarantine: the accounts with account-level problems and every account of their household
     reasons: dict[str, list[str]] = {}

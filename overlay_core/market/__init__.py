@@ -3,11 +3,12 @@
 - `load_real_history`: 20 large US stocks and the S&P 500 index (data/real/, BSD-licensed, skfolio).
 - `simulate_prices` / `simulate_returns`: the simulator; `MarketModel`: its parameters.
 - `calibration_table`: real vs simulated statistics (docs/market.md).
-- `PriceSource` (`FramePriceSource`, `RealHistorySource`, `SimulatedSource`), `read_price_file`.
+- `PriceSource` (`FramePriceSource`, `RealHistorySource`, `SimulatedSource`), `read_price_file` (prices.py).
 """
 
 from __future__ import annotations
 
+from overlay_core.market.history import INDEX_SYMBOL, REAL_SECTORS, REAL_SYMBOLS, data_dir, load_real_history, real_data_dir
 from overlay_core.market.model import AssetClassParams, MarketModel, SectorParams
 from overlay_core.market.simulator import (
     default_start_price,
@@ -19,6 +20,12 @@ from overlay_core.market.simulator import (
 )
 
 __all__ = [
+    "INDEX_SYMBOL",
+    "REAL_SECTORS",
+    "REAL_SYMBOLS",
+    "data_dir",
+    "load_real_history",
+    "real_data_dir",
     "AssetClassParams",
     "MarketModel",
     "SectorParams",

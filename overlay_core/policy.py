@@ -10,6 +10,7 @@ Sections
                turnover_penalty_bps, no_churn_threshold_bps, lt_wait_days, max_turnover, solver
 [drift]        asset_class_band_abs, asset_class_band_rel, security_drift_max, trigger
 [data_check]   max_price_jump, max_stale_days, max_value_jump
+[risk]         lookback_days, n_factors, min_history_days, specific_var_floor
 [targets.<target_id>.ranges]   asset class -> [low, high] allowed for custom asset-class weights
 [approved]     asset class -> list of approved alternative symbols (legal substitutes)
 """
@@ -84,11 +85,24 @@ class DataCheckPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskPolicy:
+    #: daily returns used to estimate the risk model: at most this many, ending at `as_of`
+    lookback_days: int = 504
+    #: statistical (PCA) factors of the risk model
+    n_factors: int = 8
+    #: a security with fewer daily returns than this in the window gets a peer proxy
+    min_history_days: int = 126
+    #: the smallest annualized specific variance of a security (0.0001 = 1% specific volatility)
+    specific_var_floor: float = 0.0001
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     rebalance: RebalancePolicy = field(default_factory=RebalancePolicy)
     drift: DriftPolicy = field(default_factory=DriftPolicy)
     data_check: DataCheckPolicy = field(default_factory=DataCheckPolicy)
+    risk: RiskPolicy = field(default_factory=RiskPolicy)
     #: target_id -> asset class -> (low, high) allowed custom weight
     ranges: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=lambda: MappingProxyType({}))
     #: asset class -> approved alternative symbols; an asset class absent here approves every legal substitute
@@ -97,7 +111,7 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (for hashing and storing the settings of a run)."""
         out: dict[str, Any] = {}
-        for sec in ("validation", "rebalance", "drift", "data_check"):
+        for sec in _SECTIONS:
             obj = getattr(self, sec)
             out[sec] = {f.name: getattr(obj, f.name) for f in fields(obj)}
         out["targets"] = {t: {"ranges": {k: list(v) for k, v in r.items()}} for t, r in self.ranges.items()}
@@ -110,6 +124,7 @@ _SECTIONS = {
     "rebalance": RebalancePolicy,
     "drift": DriftPolicy,
     "data_check": DataCheckPolicy,
+    "risk": RiskPolicy,
 }
 _ENUMS = {("rebalance", "solver"): ("clarabel", "ecos", "scs"), ("drift", "trigger"): ("asset_class", "security", "any")}
 _FRACTIONS = {
@@ -203,7 +218,7 @@ def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy, list[Probl
         approved[asset_class] = tuple(symbols)
 
     for key, value in raw.items():
-        bad(key, value, "one of the sections validation, rebalance, drift, data_check, targets, approved")
+        bad(key, value, "one of the sections validation, rebalance, drift, data_check, risk, targets, approved")
 
     policy = Policy(ranges=MappingProxyType(ranges), approved=MappingProxyType(approved), **kwargs)
     return policy, problems

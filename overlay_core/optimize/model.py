@@ -229,7 +229,7 @@ def sector_rows(p: AccountProblem) -> list[Rows]:
     """Sector caps: weight of each capped sector after trades <= cap."""
     if not len(p.sectors) or not np.any(np.isfinite(p.sector_cap)):
         return []
-    w = p.weights
+    w = p.holdings_value / p.scale_value
     has = p.sector >= 0
     base = np.bincount(p.sector[has], weights=w[has], minlength=len(p.sectors))
     sec = np.where(has, p.sector, len(p.sectors))  # an unsectored security maps past the end (no row)
@@ -243,7 +243,7 @@ def drift_rows(p: AccountProblem) -> list[Rows]:
     """Asset-class drift bands: ``|weight of class - class target| <= band`` (two rows per banded class)."""
     if not np.any(np.isfinite(p.class_band)):
         return []
-    base = np.bincount(p.asset_class, weights=p.weights, minlength=len(p.asset_classes))
+    base = np.bincount(p.asset_class, weights=p.holdings_value / p.scale_value, minlength=len(p.asset_classes))
     hi = p.class_target + p.class_band
     lo = p.class_band - p.class_target  # -(weight) <= band - target
     return [
@@ -286,7 +286,7 @@ def formulate(
     liquidate : add the liquidation reward (default: ``p.status == "liquidate"``).
     """
     m, n = p.m, p.n
-    V = p.value
+    V = p.scale_value
     liquidate = p.status == "liquidate" if liquidate is None else liquidate
     upper_s = p.lot_shares * p.lot_price / V
     lb = np.zeros(m + n)
@@ -351,7 +351,7 @@ def formulate(
                 keep.append(r)
         rows = keep
 
-    a0 = p.weights - p.target
+    a0 = p.holdings_value / V - p.target
     ra = 0.0 if liquidate else p.risk_aversion
     return Formulation(
         problem=p,

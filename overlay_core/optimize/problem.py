@@ -251,6 +251,12 @@ class AccountProblem:
         return float(self.cash + np.dot(self.lot_shares, self.prices[self.lot_sec]))
 
     @property
+    def scale_value(self) -> float:
+        """The value weights are measured against after trading: the account value less the cash need
+        (the withdrawal leaves the account), at least 5% of the value. USD."""
+        return float(max(self.value - max(self.cash_need, 0.0), 0.05 * self.value))
+
+    @property
     def weights(self) -> np.ndarray:
         return self.holdings_value / self.value
 

@@ -80,13 +80,23 @@ def _solve(f: Formulation, solver: str, path: str, log: list[RawSolution]) -> Ra
     return log[-1]
 
 
-def wash_conflicts(p: AccountProblem, sell: np.ndarray, buy: np.ndarray, *, tol_value: float = 0.0) -> np.ndarray:
-    """Wash groups (sorted ids) where ``buy`` (n,) buys and ``sell`` (m,) sells a lot at a loss.
+def wash_sides(p: AccountProblem, sell: np.ndarray, buy: np.ndarray, *, tol_value: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(wash groups bought, wash groups sold at a loss), sorted ids, for shares ``sell`` (m,) and ``buy`` (n,).
 
-    ``tol_value`` (USD): trades of at most this value are ignored.
+    With ``tol_value`` > 0 (USD) a trade counts only if worth more than it and at least half an increment
+    (smaller ones do not survive rounding); with 0 every positive trade counts.
     """
-    bought = np.unique(p.wash_group[(buy * p.prices) > tol_value])
-    loss_sold = np.unique(p.wash_group[p.lot_sec[(sell * p.lot_price > tol_value) & p.lot_is_loss]])
+    if tol_value > 0:
+        b_on = (buy * p.prices > tol_value) & (buy >= 0.5 * p.increment)
+        s_on = (sell * p.lot_price > tol_value) & (sell >= 0.5 * p.increment[p.lot_sec])
+    else:
+        b_on, s_on = buy > 0, sell > 0
+    return np.unique(p.wash_group[b_on]), np.unique(p.wash_group[p.lot_sec[s_on & p.lot_is_loss]])
+
+
+def wash_conflicts(p: AccountProblem, sell: np.ndarray, buy: np.ndarray, *, tol_value: float = 0.0) -> np.ndarray:
+    """Wash groups (sorted ids) where ``buy`` (n,) buys and ``sell`` (m,) sells a lot at a loss (see `wash_sides`)."""
+    bought, loss_sold = wash_sides(p, sell, buy, tol_value=tol_value)
     return np.intersect1d(bought, loss_sold)
 
 
@@ -197,30 +207,84 @@ def optimize_account(
 
     # the wash-sale two-pass method
     notes: list[str] = []
-    for _ in range(8):
-        sell, buy = f.to_shares(raw.x)
-        groups = wash_conflicts(p, sell, buy, tol_value=EPS * f.V)
-        if not len(groups):
-            break
-        in_g = np.isin(p.wash_group, groups)
-        fb_a = fb | in_g
-        fs_b = fs | (in_g[p.lot_sec] & p.lot_is_loss)
-        cand = []
-        for fb_, fs_, side in ((fb_a, fs, "buys"), (fb, fs_b, "loss sales")):
-            f2 = formulate(p, relaxed=relaxed_mode, forbid_buy=fb_, forbid_sell=fs_)
+    user_fb, user_fs = fb.copy(), fs.copy()
+    side_of: dict[int, str] = {}  # wash group -> the side given up
+    flipped: set[int] = set()
+
+    def masks(sides: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
+        gb = np.array([g for g, sd in sides.items() if sd == "buys"], dtype=np.int64)
+        gs = np.array([g for g, sd in sides.items() if sd == "loss sales"], dtype=np.int64)
+        return user_fb | np.isin(p.wash_group, gb), user_fs | (np.isin(p.wash_group[p.lot_sec], gs) & p.lot_is_loss)
+
+    def resolve(fb_: np.ndarray, fs_: np.ndarray) -> tuple[Formulation, RawSolution] | None:
+        f2 = formulate(p, relaxed=relaxed_mode, forbid_buy=fb_, forbid_sell=fs_)
+        r2 = _solve(f2, solver, path, log)
+        if r2.status == "infeasible" and not relaxed_mode:
+            f2 = formulate(p, relaxed=True, forbid_buy=fb_, forbid_sell=fs_)
             r2 = _solve(f2, solver, path, log)
-            if r2.status == "infeasible" and not relaxed_mode:
-                f2 = formulate(p, relaxed=True, forbid_buy=fb_, forbid_sell=fs_)
-                r2 = _solve(f2, solver, path, log)
-            if r2.status == "optimal" and r2.x is not None:
-                cand.append((r2.objective, side, f2, r2, fb_, fs_))
-        if not cand:
-            raise OptimizationError(f"account {p.account_id}: the wash-sale second pass found no solution", retry_can_help=True)
-        cand.sort(key=lambda c: c[0])
-        _, side, f, raw, fb, fs = cand[0]
+        return (f2, r2) if r2.status == "optimal" and r2.x is not None else None
+
+    for _ in range(10):
+        sell, buy = f.to_shares(raw.x)
+        tol = max(EPS * f.V, 0.5 * p.min_trade_value)  # smaller trades are dropped by rounding anyway
+        groups = wash_conflicts(p, sell, buy, tol_value=tol)
+        if len(groups):
+            cand = []
+            for side in ("buys", "loss sales"):
+                trial = dict(side_of)
+                trial.update({int(g): side for g in groups})
+                got = resolve(*masks(trial))
+                if got is not None:
+                    cand.append((got[1].objective, side, got, trial))
+            if not cand:
+                raise OptimizationError(f"account {p.account_id}: the wash-sale second pass found no solution", retry_can_help=True)
+            cand.sort(key=lambda c: c[0])
+            # per group: a group that stays idle on the kept side in one branch prefers the other branch
+            if len(cand) == 2 and len(groups) > 1:
+                by_side = {c[1]: c for c in cand}
+                fa, ra = by_side["buys"][2]
+                fbb, rb = by_side["loss sales"][2]
+                sa, ba = fa.to_shares(ra.x)
+                sb, bb = fbb.to_shares(rb.x)
+                a_loss = set(wash_sides(p, sa, ba, tol_value=tol)[1].tolist())
+                b_buys = set(wash_sides(p, sb, bb, tol_value=tol)[0].tolist())
+                best_side = cand[0][1]
+                mixed = dict(side_of)
+                for g in groups.tolist():
+                    want_b = g not in a_loss  # forbidding its buys harvested nothing
+                    want_a = g not in b_buys  # forbidding its loss sales bought nothing
+                    mixed[g] = "loss sales" if (want_b and not want_a) else "buys" if (want_a and not want_b) else best_side
+                if mixed != cand[0][3]:
+                    got = resolve(*masks(mixed))
+                    if got is not None and got[1].objective < cand[0][0]:
+                        cand.insert(0, (got[1].objective, "buys or loss sales, group by group", got, mixed))
+            _, side, (f, raw), chosen = cand[0]
+            side_of.clear()
+            side_of.update(chosen)
+            relaxed_mode = f.relaxed
+            fb, fs = masks(side_of)
+            names = sorted({p.symbols[i] for i in np.flatnonzero(np.isin(p.wash_group, groups))})
+            notes.append(f"wash groups of {', '.join(names)}: gave up the {side} (both on one day would wash the loss)")
+            continue
+        # no conflict left. A group whose kept side is idle (its buys forbidden but nothing of it sold at a
+        # loss, or the reverse) is flipped to the other side once: the current solution stays feasible, so
+        # the objective can only fall, and tomorrow's review (where that group is free) finds nothing better.
+        bought_g, loss_g = wash_sides(p, sell, buy, tol_value=tol)
+        bought, loss_sold = set(bought_g.tolist()), set(loss_g.tolist())
+        idle = [g for g, sd in side_of.items() if g not in flipped and (g not in (loss_sold if sd == "buys" else bought))]
+        if not idle:
+            break
+        trial = dict(side_of)
+        for g in idle:
+            trial[g] = "loss sales" if trial[g] == "buys" else "buys"
+            flipped.add(g)
+        got = resolve(*masks(trial))
+        if got is None or got[1].objective > raw.objective + 1e-7:
+            continue
+        side_of = trial
+        f, raw = got
+        fb, fs = masks(side_of)
         relaxed_mode = f.relaxed
-        names = sorted({p.symbols[i] for i in np.flatnonzero(in_g)})
-        notes.append(f"wash groups of {', '.join(names)}: gave up the {side} (both on one day would wash the loss)")
 
     sell, buy = f.to_shares(raw.x)
     sell = np.clip(sell, 0.0, p.lot_shares)

@@ -127,3 +127,40 @@ def random_problem(
         lt_rate=lt_rate,
         **kw,
     )
+
+
+def apply_fills(p: AccountProblem, sell: np.ndarray, buy: np.ndarray, *, new_lot_prefix: str = "N") -> AccountProblem:
+    """The same account after ``sell`` (m,) and ``buy`` (n,) filled at today's prices, reviewed again today.
+
+    A simplified next review (the tax engine does the real one): sold shares leave their lots, each buy
+    becomes a short-term lot at today's price, cash moves, the cash need is paid out, the gain allowance
+    shrinks by the realized gain, and a wash group sold at a loss is blocked for buys (rule (a)/(b)).
+    """
+    keep = p.lot_shares - sell > 1e-9
+    bought = np.flatnonzero(buy > 0)
+    lot_sec = np.concatenate([p.lot_sec[keep], bought])
+    realized = float(np.dot(sell, p.lot_gain_per_share))
+    loss_groups = np.unique(p.wash_group[p.lot_sec[(sell > 0) & p.lot_is_loss]])
+    buy_allowed = p.buy_allowed & ~np.isin(p.wash_group, loss_groups)
+    reasons = tuple(r if ok or r else "wash_sale" for r, ok in zip(p.buy_reason, buy_allowed))
+    cash = p.cash + float(np.dot(sell, p.lot_price) - np.dot(buy, p.prices))
+    need_paid = min(p.cash_need, max(cash, 0.0))
+    nb = len(bought)
+    bought_group = np.isin(p.wash_group, p.wash_group[bought])  # rule (a): a group acquired today
+    return p.with_(
+        lot_ids=tuple(np.asarray(p.lot_ids, dtype=object)[keep]) + tuple(f"{new_lot_prefix}{i}" for i in range(nb)),
+        lot_sec=lot_sec,
+        lot_shares=np.concatenate([(p.lot_shares - sell)[keep], buy[bought]]),
+        lot_basis=np.concatenate([p.lot_basis[keep], p.prices[bought]]),
+        lot_long_term=np.concatenate([p.lot_long_term[keep], np.zeros(nb, bool)]),
+        lot_days_to_lt=np.concatenate([p.lot_days_to_lt[keep], np.full(nb, 366)]),
+        lot_tax_per_share=np.concatenate([p.lot_tax_per_share[keep], np.zeros(nb)]),
+        lot_sell_allowed=np.concatenate([p.lot_sell_allowed[keep], np.ones(nb, bool)]),
+        lot_sell_reason=tuple(np.asarray(p.lot_sell_reason, dtype=object)[keep]) + ("",) * nb,
+        lot_loss_sale_blocked=np.concatenate([p.lot_loss_sale_blocked[keep] | bought_group[p.lot_sec[keep]], np.ones(nb, bool)]),
+        cash=cash - need_paid,
+        cash_need=p.cash_need - need_paid,
+        gain_allowance=None if p.gain_allowance is None else p.gain_allowance - realized,
+        buy_allowed=buy_allowed,
+        buy_reason=reasons,
+    )

@@ -1,0 +1,283 @@
+"""From the continuous optimum to orders: tradable quantities, small trades dropped, repaired, no churn.
+
+`round_orders(optimum)` returns `Orders`: shares sold per lot and bought per security, every hard
+constraint checked again on the rounded numbers. Steps, in order:
+
+1. Net each security (a buy and a sale of one security on one day is cancelled, highest-tax lots first).
+2. Round: a sale within half an increment of the lot's remainder sells the exact remainder; other sales to
+   the nearest increment (whole shares for equity/etf, 0.001 for mutual funds and cash equivalents, the
+   ``trade_increment`` for bonds); buys down to the increment.
+3. Drop the net order of a symbol worth less than ``min_trade_value`` -- never an exit a restriction requires.
+4. Repair cash: first shrink buys, the smallest first; then, if cash is still short of what the optimum
+   reached (never below 0), sell more: losses first, then the smallest gains per USD, never a blocked lot,
+   never a loss sale in a wash group being bought, lots near long-term last.
+5. Repair the gain budget (if the optimum kept it): sell less of the highest-gain lots.
+6. The wash-sale rule on the final lines: a group both bought and sold at a loss loses its buys.
+7. No churn: the account trades only if its merit (objective + penalties of every violated constraint)
+   improves by more than ``no_churn_threshold_bps`` of the account value.
+
+``hold`` accounts get no orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from overlay_core.optimize.model import SLACK_PENALTY, Formulation, formulate
+from overlay_core.optimize.problem import AccountProblem
+from overlay_core.optimize.solve import Optimum, wash_conflicts
+
+#: penalty per unit (fraction of value) of a violated hard constraint in the merit function
+HARD_PENALTY = 1e4
+#: USD of slack tolerated on a rounded constraint
+TOL_USD = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Orders:
+    """Rounded orders of one account.
+
+    sell : shares sold per lot (m,); buy : shares bought per security (n,).
+    trades : whether any order remains. churn_suppressed : the proposal was dropped as not worth it.
+    improvement_bps : merit(no trade) - merit(orders), bps of account value.
+    notes : what rounding did (dropped small orders, repairs), for the explanation.
+    """
+
+    problem: AccountProblem
+    sell: np.ndarray
+    buy: np.ndarray
+    trades: bool
+    churn_suppressed: bool
+    improvement_bps: float
+    merit_no_trade: float
+    merit_orders: float
+    notes: tuple[str, ...]
+
+    @property
+    def cash_after(self) -> float:
+        p = self.problem
+        return float(p.cash + np.dot(self.sell, p.lot_price) - np.dot(self.buy, p.prices))
+
+
+def _grid(x: np.ndarray, inc: np.ndarray, how: str) -> np.ndarray:
+    q = x / inc
+    if how == "down":
+        q = np.floor(q + 1e-9)
+    else:
+        q = np.round(q)
+    return np.round(q * inc, 9)
+
+
+def merit(f: Formulation, sell: np.ndarray, buy: np.ndarray) -> float:
+    """Objective + penalties of every violated row and required exit, at shares ``sell`` (m,), ``buy`` (n,)."""
+    p = f.problem
+    x = f.from_shares(sell, buy)
+    val = f.objective(x)
+    for r, g in f.row_values(x):
+        viol = np.maximum(g, 0.0)
+        val += float(viol.sum()) * (SLACK_PENALTY[r.family] if r.soft else HARD_PENALTY)
+    # required exits (and any other hard lower bound) not met; sales above a hard upper bound
+    short = np.maximum(f.lb - x, 0.0)
+    val += float(short.sum()) * HARD_PENALTY
+    over = np.maximum(x - f.ub, 0.0)
+    ltw = p.lot_lt_wait & (f.lb[: p.m] == 0)  # lt_wait is soft: its own penalty
+    over[: p.m][ltw] = 0.0
+    val += float(over.sum()) * HARD_PENALTY
+    val += float(x[: p.m][ltw].sum()) * SLACK_PENALTY["lt_wait"]
+    return val
+
+
+def _net(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sell, buy = sell.copy(), buy.copy()
+    sold = np.bincount(p.lot_sec, weights=sell, minlength=p.n)
+    for i in np.flatnonzero((sold > 0) & (buy > 0)):
+        overlap = min(sold[i], buy[i])
+        buy[i] -= overlap
+        lots = np.flatnonzero((p.lot_sec == i) & (sell > 0))
+        for l in lots[np.argsort(-p.lot_tax_per_share[lots])]:
+            take = min(sell[l], overlap)
+            sell[l] -= take
+            overlap -= take
+            if overlap <= 0:
+                break
+    return sell, buy
+
+
+def hard_blocked_lots(p: AccountProblem, forbid_sell: np.ndarray | None = None) -> np.ndarray:
+    """Lots that may not be sold at all today (m,): never-sell, or a loss sale blocked by the wash-sale rule."""
+    loss_block = p.lot_loss_sale_blocked if forbid_sell is None else (p.lot_loss_sale_blocked | forbid_sell)
+    return ~p.lot_sell_allowed | (loss_block & p.lot_is_loss)
+
+
+def _sellable(p: AccountProblem, forbid_sell: np.ndarray, buy: np.ndarray) -> np.ndarray:
+    """Lots that may be sold more (not blocked, no loss sale in a wash group being bought)."""
+    ok = ~hard_blocked_lots(p, forbid_sell)
+    bought_groups = np.unique(p.wash_group[buy > 0])
+    ok &= ~(np.isin(p.wash_group[p.lot_sec], bought_groups) & p.lot_is_loss)
+    return ok
+
+
+def round_orders(o: Optimum) -> Orders:
+    """Turn the continuous optimum ``o`` into tradable orders (see the module's steps)."""
+    p = o.problem
+    strict = formulate(p, relaxed=False, forbid_buy=o.forbid_buy, forbid_sell=o.forbid_sell)
+    notes: list[str] = []
+    zero_s, zero_b = np.zeros(p.m), np.zeros(p.n)
+    m0 = merit(strict, zero_s, zero_b)
+    if p.status == "hold":
+        return Orders(p, zero_s, zero_b, False, False, 0.0, m0, m0, ("account on hold: reviewed, never traded",))
+
+    inc = p.increment
+    lot_inc = inc[p.lot_sec]
+    sell, buy = _net(p, o.sell, o.buy)
+    # 2. round
+    remainder = p.lot_shares - sell
+    close = remainder <= lot_inc / 2
+    sell = np.where(close, p.lot_shares, np.minimum(_grid(sell, lot_inc, "nearest"), p.lot_shares))
+    sell = np.where(sell > 0, sell, 0.0)
+    sell[hard_blocked_lots(p, o.forbid_sell)] = 0.0  # a blocked lot is never sold
+    buy = _grid(buy, inc, "down")
+    buy[~p.buy_allowed | o.forbid_buy] = 0.0
+    if p.status == "liquidate":
+        buy[:] = 0.0
+    exit_lots = p.exit_required[p.lot_sec] & (strict.lb[: p.m] > 0)
+    sell[exit_lots] = p.lot_shares[exit_lots]
+
+    # 3. drop small net orders (never a required exit)
+    sold_val = np.bincount(p.lot_sec, weights=sell * p.lot_price, minlength=p.n)
+    net_val = np.abs(sold_val - buy * p.prices)
+    exit_sec = np.bincount(p.lot_sec, weights=exit_lots.astype(float), minlength=p.n) > 0
+    small = (net_val > 0) & (net_val < p.min_trade_value) & ~exit_sec
+    if small.any():
+        buy[small] = 0.0
+        sell[small[p.lot_sec]] = 0.0
+        notes.append("dropped orders below the minimum trade value: " + ", ".join(p.symbols[i] for i in np.flatnonzero(small)))
+
+    # the cash the optimum reached (never ask rounding for more), and never below 0
+    cash_opt = float(p.cash + np.dot(o.sell, p.lot_price) - np.dot(o.buy, p.prices))
+    cash_goal = max(min(p.min_cash + p.cash_need, cash_opt) - TOL_USD, 0.0)
+    cash_goal = max(cash_goal, 0.0)
+
+    def cash_after() -> float:
+        return float(p.cash + np.dot(sell, p.lot_price) - np.dot(buy, p.prices))
+
+    # 4. repair cash: shrink buys (smallest first), then sell more (losses first)
+    if cash_after() < cash_goal:
+        for i in np.argsort(buy * p.prices):
+            if buy[i] <= 0:
+                continue
+            short = cash_goal - cash_after()
+            if short <= 0:
+                break
+            cut = min(buy[i], np.ceil(short / p.prices[i] / inc[i] - 1e-9) * inc[i])
+            buy[i] = np.round(buy[i] - cut, 9)
+            if buy[i] * p.prices[i] < p.min_trade_value:
+                buy[i] = 0.0
+        notes.append("buys reduced to keep the cash floor after rounding")
+    if cash_after() < cash_goal:
+        ok = _sellable(p, o.forbid_sell, buy) & (sell < p.lot_shares)
+        g = p.lot_gain_per_share / p.lot_price
+        order = np.lexsort((g, p.lot_lt_wait))  # not-near-long-term first, then losses first, then small gains
+        for l in order:
+            if not ok[l]:
+                continue
+            short = cash_goal - cash_after()
+            if short <= 0:
+                break
+            more = np.ceil(short / p.lot_price[l] / lot_inc[l] - 1e-9) * lot_inc[l]
+            new = sell[l] + more
+            sell[l] = p.lot_shares[l] if new >= p.lot_shares[l] - lot_inc[l] / 2 else np.round(new, 9)
+        notes.append("sales added to keep the cash floor after rounding")
+
+    # 5. the gain budget, if the optimum kept it
+    if p.taxable and p.gain_allowance is not None and "gain_budget" not in o.relaxed:
+
+        def gain() -> float:
+            return float(np.dot(sell, p.lot_gain_per_share))
+
+        if gain() > p.gain_allowance + TOL_USD:
+            for l in np.argsort(-p.lot_gain_per_share):
+                if gain() <= p.gain_allowance + TOL_USD or p.lot_gain_per_share[l] <= 0:
+                    break
+                if sell[l] <= 0 or exit_lots[l]:
+                    continue
+                excess = gain() - p.gain_allowance
+                cut = min(sell[l], np.ceil(excess / p.lot_gain_per_share[l] / lot_inc[l] - 1e-9) * lot_inc[l])
+                sell[l] = np.round(sell[l] - cut, 9)
+                if sell[l] < 1e-12:
+                    sell[l] = 0.0
+            # less sold may break the cash floor: shrink buys again (smallest first)
+            for i in np.argsort(buy * p.prices):
+                if cash_after() >= cash_goal:
+                    break
+                if buy[i] > 0:
+                    short = cash_goal - cash_after()
+                    cut = min(buy[i], np.ceil(short / p.prices[i] / inc[i] - 1e-9) * inc[i])
+                    buy[i] = np.round(buy[i] - cut, 9)
+            notes.append("sales reduced to keep the gain budget after rounding")
+
+    # 6. the wash-sale rule on the final lines: never a buy and a loss sale of one group
+    groups = wash_conflicts(p, sell, buy)
+    if len(groups):
+        buy[np.isin(p.wash_group, groups)] = 0.0
+        notes.append("buys dropped: their wash group also sells at a loss today")
+
+    # hard guarantee: cash never negative (drop buys entirely if it comes to that)
+    if cash_after() < 0:
+        for i in np.argsort(buy * p.prices):
+            if cash_after() >= 0:
+                break
+            buy[i] = 0.0
+
+    # 7. no churn
+    m1 = merit(strict, sell, buy)
+    improvement = (m0 - m1) * 1e4
+    trades = bool(np.any(sell > 0) or np.any(buy > 0))
+    churn = False
+    if trades and improvement <= p.no_churn_threshold_bps:
+        churn = True
+        notes.append(f"no trade: the proposal improves the objective by {improvement:.2f} bps <= {p.no_churn_threshold_bps:g} bps")
+        sell, buy, trades, m1 = zero_s, zero_b, False, m0
+    return Orders(p, sell, buy, trades, churn, improvement, m0, m1, tuple(notes))
+
+
+def check_orders(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> list[str]:
+    """Every hard constraint of the data contract that orders break (empty when none).
+
+    No short sale, no sale beyond a lot, cash after >= 0, no buy of a blocked security, no sale of a
+    never-sell lot, no loss sale of a lot blocked by the wash-sale rule (a), never a buy and a loss sale of
+    one wash group, and quantities on the type's grid (a lot's exact remainder excepted).
+    """
+    out: list[str] = []
+    tol = 1e-9
+    if np.any(sell < -tol) or np.any(buy < -tol):
+        out.append("negative quantity")
+    if np.any(sell > p.lot_shares + tol):
+        out.append("sale beyond a lot: " + ", ".join(p.lot_ids[l] for l in np.flatnonzero(sell > p.lot_shares + tol)))
+    cash = p.cash + float(np.dot(sell, p.lot_price) - np.dot(buy, p.prices))
+    if cash < -1e-6:
+        out.append(f"cash after orders {cash:.2f} < 0")
+    bad_b = (buy > tol) & ~p.buy_allowed
+    if bad_b.any():
+        out.append("buy of a blocked security: " + ", ".join(p.symbols[i] for i in np.flatnonzero(bad_b)))
+    bad_s = (sell > tol) & ~p.lot_sell_allowed
+    if bad_s.any():
+        out.append("sale of a never-sell lot: " + ", ".join(p.lot_ids[l] for l in np.flatnonzero(bad_s)))
+    bad_w = (sell > tol) & p.lot_loss_sale_blocked & p.lot_is_loss
+    if bad_w.any():
+        out.append("loss sale blocked by the wash-sale rule: " + ", ".join(p.lot_ids[l] for l in np.flatnonzero(bad_w)))
+    if len(wash_conflicts(p, sell, buy)):
+        out.append("a buy and a loss sale of one wash group")
+    inc = p.increment
+    on_grid_b = np.abs(buy / inc - np.round(buy / inc)) < 1e-6
+    if not on_grid_b.all():
+        out.append("buy off its increment: " + ", ".join(p.symbols[i] for i in np.flatnonzero(~on_grid_b)))
+    li = inc[p.lot_sec]
+    on_grid_s = (np.abs(sell / li - np.round(sell / li)) < 1e-6) | (np.abs(sell - p.lot_shares) < 1e-9)
+    if not on_grid_s.all():
+        out.append("sale off its increment: " + ", ".join(p.lot_ids[l] for l in np.flatnonzero(~on_grid_s)))
+    if p.status == "hold" and (np.any(sell > 0) or np.any(buy > 0)):
+        out.append("orders for an account on hold")
+    return out

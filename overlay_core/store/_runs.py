@@ -16,6 +16,7 @@ import polars as pl
 
 from overlay_core.contract import TRADE_FILE_COLUMNS, TRADE_SIDES
 from overlay_core.errors import StoreError
+from overlay_core.store._schema import one
 from overlay_core.store._codec import cell_json, to_json
 
 DECISIONS = ("trade", "no_trade", "held", "error")
@@ -79,7 +80,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pl.DataFrame) -> Non
 
 
 def run_exists(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
-    return con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone() is not None
+    return one(con, "SELECT 1 FROM runs WHERE run_id = ?", [run_id]) is not None
 
 
 def _require_run(con: duckdb.DuckDBPyConnection, run_id: str, path: str) -> None:
@@ -88,7 +89,7 @@ def _require_run(con: duckdb.DuckDBPyConnection, run_id: str, path: str) -> None
 
 
 def _event(con: duckdb.DuckDBPyConnection, run_id: str, event: str, payload: str | None = None) -> None:
-    nr = con.execute("SELECT coalesce(max(event_nr), 0) + 1 FROM run_events WHERE run_id = ?", [run_id]).fetchone()[0]
+    nr = one(con, "SELECT coalesce(max(event_nr), 0) + 1 FROM run_events WHERE run_id = ?", [run_id])[0]
     con.execute("INSERT INTO run_events VALUES (?, ?, ?, ?, ?)", [run_id, nr, event, _utcnow(), payload])
 
 
@@ -112,7 +113,7 @@ def begin_run(
     """Start (or resume) a run. Returns (run_id, created)."""
     if not kind or not kind.replace("_", "").isalnum():
         raise StoreError(f"run kind {kind!r}: expected a word such as 'review'")
-    row = con.execute("SELECT as_of FROM uploads WHERE upload_id = ?", [upload_id]).fetchone()
+    row = one(con, "SELECT as_of FROM uploads WHERE upload_id = ?", [upload_id])
     if row is None:
         raise StoreError(f"{path}: begin_run names upload {upload_id!r}, which is not stored; save_upload(book) first")
     if row[0] != as_of:
@@ -121,9 +122,9 @@ def begin_run(
         kind=kind, upload_id=upload_id, as_of=as_of, trade_date=trade_date, input_hash=input_hash,
         code_version=code_version, settings=settings,
     )
-    last = con.execute(
+    last = one(con, 
         "SELECT run_id, attempt FROM runs WHERE base_id = ? ORDER BY attempt DESC LIMIT 1", [base]
-    ).fetchone()
+    )
     if last is not None and not fresh:
         _event(con, last[0], "resume")
         return last[0], False

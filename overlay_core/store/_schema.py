@@ -14,7 +14,7 @@ Version history
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from typing import Any, Callable
 
 import duckdb
 
@@ -137,6 +137,13 @@ _V1_DDL = [
 ]
 
 
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+    """The first row of a query, or None; always fetches the whole result (DuckDB 2 refuses further work on a
+    connection with a result left unfinished)."""
+    rows = con.execute(sql, params if params is not None else []).fetchall()
+    return rows[0] if rows else None
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -178,7 +185,7 @@ def read_version(con: duckdb.DuckDBPyConnection, path: str) -> int:
                 "'schema_version' table. Give --store a new file name (or set OVERLAY_STORE)."
             )
         return 0
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    row = one(con, "SELECT max(version) FROM schema_version")
     return 0 if row is None or row[0] is None else int(row[0])
 
 

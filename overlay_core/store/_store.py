@@ -25,7 +25,7 @@ import polars as pl
 from overlay_core.book import Book
 from overlay_core.errors import StoreError
 from overlay_core.store import _runs, _uploads
-from overlay_core.store._schema import SCHEMA_VERSION, migrate, read_version
+from overlay_core.store._schema import SCHEMA_VERSION, migrate, one, read_version
 
 ENV_VAR = "OVERLAY_STORE"
 DEFAULT_DIR = "overlay_store"
@@ -54,7 +54,7 @@ def snapshot_path(path: str | os.PathLike[str]) -> Path:
     return p.with_name(stem + SNAPSHOT_SUFFIX)
 
 
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?)(?: \(PID (\d+)\))?(?:\.|$)")
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (\S+)(?: \(PID (\d+)\))?")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -360,9 +360,9 @@ class Store:
     def previous_upload(self, as_of: dt.date) -> str | None:
         """The upload_id of the latest version of the latest as_of strictly before `as_of`, or None."""
         with self._reading("finding the previous upload") as con:
-            row = con.execute(
+            row = one(con, 
                 "SELECT upload_id FROM uploads WHERE as_of < ? ORDER BY as_of DESC, seq DESC LIMIT 1", [as_of]
-            ).fetchone()
+            )
         return None if row is None else row[0]
 
     def price_history_latest(

@@ -20,6 +20,7 @@ import polars as pl
 
 from overlay_core.book import Book
 from overlay_core.errors import Level, Problem, StoreError
+from overlay_core.store._schema import one
 from overlay_core.store._codec import policy_from_dict, schema_blob, schema_from_blob, to_json
 
 #: Book fields the store handles by name; every other field holding a DataFrame is stored as a frame
@@ -56,11 +57,20 @@ def content_hash(book: Book) -> str:
     return h.hexdigest()
 
 
-def upload_id_of(input_hash: str) -> str:
-    """The short id of an upload: the first 16 hex digits of its hash."""
-    if _HEX.match(input_hash):
-        return input_hash[:16]
-    return hashlib.sha256(input_hash.encode()).hexdigest()[:16]
+def upload_id_of(input_hash: str, digits: int = 16) -> str:
+    """The short id of an upload: the first 16 hex digits of its hash (of a sha256 of it if it is not hex)."""
+    if not _HEX.match(input_hash):
+        input_hash = hashlib.sha256(input_hash.encode()).hexdigest()
+    return input_hash[:digits]
+
+
+def _free_upload_id(con: duckdb.DuckDBPyConnection, key: str) -> str:
+    """16 hex digits of the hash, or more in the (astronomically rare) case another upload has that prefix."""
+    for digits in (16, 24, 32, 64):
+        candidate = upload_id_of(key, digits)
+        if one(con, "SELECT 1 FROM uploads WHERE upload_id = ?", [candidate]) is None:
+            return candidate
+    return key
 
 
 def _register(con: duckdb.DuckDBPyConnection, df: pl.DataFrame) -> str:
@@ -189,7 +199,7 @@ def _extras(book: Book) -> dict[str, Any]:
 
 
 def existing_upload(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    row = con.execute("SELECT upload_id FROM uploads WHERE input_hash = ?", [key]).fetchone()
+    row = one(con, "SELECT upload_id FROM uploads WHERE input_hash = ?", [key])
     return None if row is None else row[0]
 
 
@@ -202,14 +212,8 @@ def save_upload(con: duckdb.DuckDBPyConnection, book: Book, *, path: str) -> tup
     found = existing_upload(con, key)
     if found is not None:
         return found, False
-    upload_id = upload_id_of(key)
-    row = con.execute("SELECT input_hash FROM uploads WHERE upload_id = ?", [upload_id]).fetchone()
-    if row is not None:
-        raise StoreError(
-            f"{path}: upload id {upload_id} is already used by another upload (hash {row[0]}, this one {key}); "
-            "two different uploads share the first 16 hex digits of their hash. Report this."
-        )
-    seq = int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM uploads").fetchone()[0])
+    upload_id = _free_upload_id(con, key)
+    seq = int(one(con, "SELECT coalesce(max(seq), 0) + 1 FROM uploads")[0])
     layout = _ph_layout(book.price_history)
     con.execute(
         "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -265,10 +269,12 @@ def resolve_upload(con: duckdb.DuckDBPyConnection, *, as_of: dt.date | None, upl
     """The upload_id meant by (as_of, upload_id): an id, a full hash or a unique id prefix; else the latest."""
     if upload_id is not None:
         rows = con.execute(
-            "SELECT upload_id, as_of FROM uploads WHERE upload_id = $1 OR input_hash = $1 "
-            "OR (length($1) >= 4 AND starts_with(upload_id, $1))",
-            [upload_id],
+            "SELECT upload_id, as_of FROM uploads WHERE upload_id = $1 OR input_hash = $1", [upload_id]
         ).fetchall()
+        if not rows and len(upload_id) >= 4:
+            rows = con.execute(
+                "SELECT upload_id, as_of FROM uploads WHERE starts_with(upload_id, $1)", [upload_id]
+            ).fetchall()
         if not rows:
             raise StoreError(f"{path}: no upload with id {upload_id!r}; list them with Store.uploads()")
         if len(rows) > 1:
@@ -278,13 +284,13 @@ def resolve_upload(con: duckdb.DuckDBPyConnection, *, as_of: dt.date | None, upl
             raise StoreError(f"{path}: upload {uid} is of as_of {stored_as_of}, not {as_of}")
         return uid
     if as_of is not None:
-        row = con.execute("SELECT upload_id FROM uploads WHERE as_of = ? ORDER BY seq DESC LIMIT 1", [as_of]).fetchone()
+        row = one(con, "SELECT upload_id FROM uploads WHERE as_of = ? ORDER BY seq DESC LIMIT 1", [as_of])
         if row is None:
             dates = [str(r[0]) for r in con.execute("SELECT DISTINCT as_of FROM uploads ORDER BY 1 DESC LIMIT 5").fetchall()]
             known = f"latest stored: {', '.join(dates)}" if dates else "the store has no upload yet"
             raise StoreError(f"{path}: no upload of as_of {as_of} ({known}); load that day's upload first")
         return row[0]
-    row = con.execute("SELECT upload_id FROM uploads ORDER BY as_of DESC, seq DESC LIMIT 1").fetchone()
+    row = one(con, "SELECT upload_id FROM uploads ORDER BY as_of DESC, seq DESC LIMIT 1")
     if row is None:
         raise StoreError(f"{path}: the store has no upload yet; load one first (overlay load UPLOAD_DIR)")
     return row[0]
@@ -292,11 +298,11 @@ def resolve_upload(con: duckdb.DuckDBPyConnection, *, as_of: dt.date | None, upl
 
 def load_upload(con: duckdb.DuckDBPyConnection, upload_id: str) -> Book:
     """Rebuild the Book stored as `upload_id` (which must exist)."""
-    (key, hash_source, seq, as_of, trade_date, source, policy, extras, layout) = con.execute(
+    (key, hash_source, seq, as_of, trade_date, source, policy, extras, layout) = one(con, 
         "SELECT input_hash, hash_source, seq, as_of, trade_date, source, policy, extras, price_history_layout "
         "FROM uploads WHERE upload_id = ?",
         [upload_id],
-    ).fetchone()
+    )
     schemas = {
         frame: schema_from_blob(blob)
         for frame, blob in con.execute("SELECT frame, schema_ipc FROM upload_frames WHERE upload_id = ?", [upload_id]).fetchall()

@@ -37,6 +37,11 @@ def business_days(end: dt.date, n: int) -> list[dt.date]:
     return sorted(out)
 
 
+def _close(day: dt.date, j: int) -> float:
+    """A close that depends on the date only (so overlapping windows of different days agree)."""
+    return 100.0 + day.toordinal() % 97 + j * 0.25 + (day.toordinal() % 7) / 3
+
+
 def make_book(
     as_of: dt.date = AS_OF,
     *,
@@ -55,7 +60,7 @@ def make_book(
         {
             "date": [d for d in days for _ in symbols],
             "symbol": [s for _ in days for s in symbols],
-            "close": [100.0 + i + j * 0.25 + close_bump for i, _ in enumerate(days) for j, _ in enumerate(symbols)],
+            "close": [_close(d, j) + close_bump for d in days for j, _ in enumerate(symbols)],
         },
         schema=c.schema(c.PRICE_HISTORY),
     )
@@ -70,7 +75,7 @@ def make_book(
              "trade_increment": 1000.0},
         ],
     )
-    prices = _frame(c.PRICES, [{"symbol": s, "close": 100.0 + n_days + j * 0.25 + close_bump, "date": as_of}
+    prices = _frame(c.PRICES, [{"symbol": s, "close": _close(as_of, j) + close_bump, "date": as_of}
                                for j, s in enumerate(symbols)])
     models = _frame(c.MODELS, [
         {"model_id": "M1", "symbol": "AAA", "weight": 0.6, "provider": "p"},

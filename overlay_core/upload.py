@@ -756,7 +756,6 @@ def _validate(
 
     # ---- lots (account level; an unknown account is book level: there is nothing to quarantine)
     fl = f["lots"]
-    lots = lots.with_columns(pl.col("purchase_date").fill_null(pl.col("acquired")))
     if ok('accounts'):
         _check(p, lots, _not_in("account_id", account_ids), file=fl, column="account_id", expected="an account_id of accounts", level=B)
     _check(p, lots, pl.col("shares") <= 0, file=fl, column="shares", expected="shares > 0", level=A)
@@ -766,6 +765,7 @@ def _validate(
     _check(p, lots, is_taxable & pl.col("acquired").is_null(), file=fl, column="acquired", expected="an acquired date (required in a taxable account)", level=A)
     _check(p, lots, after("acquired"), file=fl, column="acquired", expected=f"a date on or before as_of {as_of}", level=A)
     _check(p, lots, after("purchase_date"), file=fl, column="purchase_date", expected=f"a date on or before as_of {as_of}", level=A)
+    lots = lots.with_columns(pl.col("purchase_date").fill_null(pl.col("acquired")))
     if ok('securities'):
         _check(p, lots, _not_in("symbol", symbols), file=fl, column="symbol", expected="a symbol of securities", level=A)
     if ok('prices', 'securities'):

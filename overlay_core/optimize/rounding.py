@@ -43,6 +43,7 @@ class Orders:
     trades : whether any order remains. churn_suppressed : the proposal was dropped as not worth it.
     improvement_bps : merit(no trade) - merit(orders), bps of account value.
     notes : what rounding did (dropped small orders, repairs), for the explanation.
+    violated_no_trade : constraints that not trading would break (they make the account trade).
     """
 
     problem: AccountProblem
@@ -54,6 +55,7 @@ class Orders:
     merit_no_trade: float
     merit_orders: float
     notes: tuple[str, ...]
+    violated_no_trade: tuple[str, ...] = ()
 
     @property
     def cash_after(self) -> float:
@@ -87,6 +89,17 @@ def merit(f: Formulation, sell: np.ndarray, buy: np.ndarray) -> float:
     val += float(over.sum()) * HARD_PENALTY
     val += float(x[: p.m][ltw].sum()) * SLACK_PENALTY["lt_wait"]
     return val
+
+
+def violated(f: Formulation, sell: np.ndarray, buy: np.ndarray, *, tol: float = 1e-9) -> tuple[str, ...]:
+    """Labels of the rows and required exits that shares ``sell`` (m,), ``buy`` (n,) break."""
+    p = f.problem
+    x = f.from_shares(sell, buy)
+    out: list[str] = []
+    for r, g in f.row_values(x):
+        out += [lab for lab, v in zip(r.labels, g) if v > tol]
+    out += [f.bound_label[j] for j in np.flatnonzero(f.lb - x > tol)]
+    return tuple(dict.fromkeys(out))
 
 
 def _net(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +253,7 @@ def round_orders(o: Optimum) -> Orders:
         churn = True
         notes.append(f"no trade: the proposal improves the objective by {improvement:.2f} bps <= {p.no_churn_threshold_bps:g} bps")
         sell, buy, trades, m1 = zero_s, zero_b, False, m0
-    return Orders(p, sell, buy, trades, churn, improvement, m0, m1, tuple(notes))
+    return Orders(p, sell, buy, trades, churn, improvement, m0, m1, tuple(notes), violated(strict, zero_s, zero_b))
 
 
 def check_orders(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> list[str]:

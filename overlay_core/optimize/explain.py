@@ -1,0 +1,272 @@
+"""Reasons and explanations: every order line gets a `reason`, every account a readable `Explanation`.
+
+Reasons follow the data contract's precedence -- the first that applies of:
+
+1. ``restriction``: a SELL of a position a restriction requires to exit (a screen, the firm's list), or a
+   SELL of a never-buy/firm-restricted position the target no longer holds.
+2. ``cash_raise``: a SELL while the account must raise cash (a cash need, or cash below its minimum).
+3. ``substitution``: a SELL of a substituted-away security, or a BUY of an advisor's substitute.
+4. ``model_change``: a line in a security whose target moved since the last review.
+5. ``transition``: a line of an account under a gradual transition (turnover limit below 1).
+6. ``tax_loss_harvest``: a SELL of a lot at a loss in a taxable account; a BUY, in a taxable account
+   harvesting today, of a security of the same asset class and sector as a harvested one (its replacement).
+7. ``rebalance``: anything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from overlay_core.contract import TRADE_FILE_COLUMNS
+from overlay_core.optimize.problem import AccountProblem
+from overlay_core.optimize.rounding import Orders
+from overlay_core.optimize.solve import Optimum
+
+#: the order frame's columns: the trade file's, without run_id
+ORDER_COLUMNS: tuple[str, ...] = tuple(c for c in TRADE_FILE_COLUMNS if c != "run_id")
+ORDER_SCHEMA: dict[str, pl.DataType] = {
+    "as_of": pl.Date(),
+    "trade_date": pl.Date(),
+    "account_id": pl.String(),
+    "symbol": pl.String(),
+    "side": pl.String(),
+    "shares": pl.Float64(),
+    "est_price": pl.Float64(),
+    "est_value": pl.Float64(),
+    "lot_id": pl.String(),
+    "est_realized_gain": pl.Float64(),
+    "term": pl.String(),
+    "reason": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one account trades (or not), with the numbers behind it.
+
+    te_before, te_after : ex-ante tracking error, annualized fraction. est_tax : USD of tax on the
+    realized gains (< 0 a saving). net_realized_gain, losses_harvested : USD (losses as a positive number).
+    turnover : one-sided, fraction of account value. binding : constraints that bind at the optimum.
+    relaxed : soft families relaxed (the contract's order). diagnosis : which constraints conflict.
+    """
+
+    account_id: str
+    decision: str  # trade | no_trade | held | error
+    why: str
+    te_before: float
+    te_after: float
+    est_tax: float
+    net_realized_gain: float
+    losses_harvested: float
+    turnover: float
+    n_orders: int
+    cash_before: float
+    cash_after: float
+    improvement_bps: float
+    binding: tuple[str, ...] = ()
+    relaxed: tuple[str, ...] = ()
+    diagnosis: str = ""
+    notes: tuple[str, ...] = ()
+    solver: str = ""
+    solve_ms: float = 0.0
+    total_ms: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """A few plain lines for a person."""
+        lines = [
+            f"account {self.account_id}: {self.decision.replace('_', ' ')} -- {self.why}",
+            f"  tracking error {self.te_before:.2%} -> {self.te_after:.2%}/yr; turnover {self.turnover:.2%}; "
+            f"{self.n_orders} order line(s)",
+            f"  net realized gain {self.net_realized_gain:,.2f} USD; losses harvested {self.losses_harvested:,.2f} USD; "
+            f"estimated tax {self.est_tax:,.2f} USD",
+            f"  cash {self.cash_before:,.2f} -> {self.cash_after:,.2f} USD",
+        ]
+        if self.reasons:
+            lines.append("  reasons: " + ", ".join(f"{k} {v}" for k, v in self.reasons.items()))
+        if self.binding:
+            lines.append("  binding: " + ", ".join(self.binding[:10]) + (" ..." if len(self.binding) > 10 else ""))
+        if self.relaxed:
+            lines.append("  relaxed: " + ", ".join(self.relaxed))
+        if self.diagnosis:
+            lines.append("  diagnosis: " + self.diagnosis)
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One account's proposal: order lines (`ORDER_COLUMNS`) and the explanation."""
+
+    account_id: str
+    orders: pl.DataFrame
+    explanation: Explanation
+    problem: AccountProblem | None = None
+
+
+def line_reasons(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reason of each sold lot (m,) and each bought security (n,) (object arrays; "" where no trade)."""
+    sell_r = np.full(p.m, "", dtype=object)
+    buy_r = np.full(p.n, "", dtype=object)
+    raising = p.cash_need > 0 or p.cash < p.min_cash
+    harvested = (sell > 0) & p.lot_is_loss & p.taxable
+    harvest_keys = {(int(p.asset_class[i]), int(p.sector[i])) for i in p.lot_sec[harvested]}
+    for l in np.flatnonzero(sell > 0):
+        i = p.lot_sec[l]
+        why = p.exit_reason[i]
+        if p.exit_required[i] and why != "substituted_away":
+            r = "restriction"
+        elif not p.buy_allowed[i] and p.buy_reason[i] in ("never_buy", "firm_restricted", "screen") and p.target[i] == 0:
+            r = "restriction"
+        elif raising:
+            r = "cash_raise"
+        elif why == "substituted_away" or p.buy_reason[i] == "substituted_away":
+            r = "substitution"
+        elif p.model_change[i]:
+            r = "model_change"
+        elif p.transition:
+            r = "transition"
+        elif harvested[l]:
+            r = "tax_loss_harvest"
+        else:
+            r = "rebalance"
+        sell_r[l] = r
+    for i in np.flatnonzero(buy > 0):
+        if p.substitution[i]:
+            r = "substitution"
+        elif p.model_change[i]:
+            r = "model_change"
+        elif p.transition:
+            r = "transition"
+        elif (int(p.asset_class[i]), int(p.sector[i])) in harvest_keys:
+            r = "tax_loss_harvest"
+        else:
+            r = "rebalance"
+        buy_r[i] = r
+    return sell_r, buy_r
+
+
+def order_frame(
+    p: AccountProblem,
+    sell: np.ndarray,
+    buy: np.ndarray,
+    *,
+    as_of: dt.date | None = None,
+    trade_date: dt.date | None = None,
+) -> pl.DataFrame:
+    """Order lines in `ORDER_COLUMNS`, sorted as the trade file (account, SELL first, symbol, lot_id)."""
+    sell_r, buy_r = line_reasons(p, sell, buy)
+    rows: list[dict[str, object]] = []
+    for l in np.flatnonzero(sell > 0):
+        i = p.lot_sec[l]
+        taxable = p.taxable
+        rows.append(
+            {
+                "as_of": as_of,
+                "trade_date": trade_date,
+                "account_id": p.account_id,
+                "symbol": p.symbols[i],
+                "side": "SELL",
+                "shares": float(sell[l]),
+                "est_price": float(p.prices[i]),
+                "est_value": float(sell[l] * p.prices[i]),
+                "lot_id": p.lot_ids[l],
+                "est_realized_gain": float(sell[l] * p.prices[i] - sell[l] * p.lot_basis[l]) if taxable else None,
+                "term": ("long" if p.lot_long_term[l] else "short") if taxable else None,
+                "reason": sell_r[l],
+            }
+        )
+    for i in np.flatnonzero(buy > 0):
+        rows.append(
+            {
+                "as_of": as_of,
+                "trade_date": trade_date,
+                "account_id": p.account_id,
+                "symbol": p.symbols[i],
+                "side": "BUY",
+                "shares": float(buy[i]),
+                "est_price": float(p.prices[i]),
+                "est_value": float(buy[i] * p.prices[i]),
+                "lot_id": None,
+                "est_realized_gain": None,
+                "term": None,
+                "reason": buy_r[i],
+            }
+        )
+    frame = pl.DataFrame(rows, schema=ORDER_SCHEMA) if rows else pl.DataFrame(schema=ORDER_SCHEMA)
+    side_rank = pl.when(pl.col("side") == "SELL").then(0).otherwise(1)
+    return frame.sort([pl.col("account_id"), side_rank, pl.col("symbol"), pl.col("lot_id").fill_null("")])
+
+
+def explain(o: Optimum | None, r: Orders, *, decision_override: str | None = None) -> Explanation:
+    """The account's explanation from its optimum ``o`` (None for a held account) and rounded orders ``r``."""
+    p = r.problem
+    V = p.value
+    Vs = p.scale_value
+    sell, buy = r.sell, r.buy
+    w_before = p.holdings_value / Vs
+    after_val = p.holdings_value - np.bincount(p.lot_sec, weights=sell * p.lot_price, minlength=p.n) + buy * p.prices
+    w_after = after_val / Vs
+    te0 = p.tracking_error(w_before)
+    te1 = p.tracking_error(w_after)
+    gains = sell * p.lot_gain_per_share if p.taxable else np.zeros(p.m)
+    tax = float(np.dot(sell, p.lot_tax_per_share)) if p.taxable else 0.0
+    traded = float(np.dot(sell, p.lot_price) + np.dot(buy, p.prices))
+    sell_r, buy_r = line_reasons(p, sell, buy)
+    reasons: dict[str, int] = {}
+    for x in list(sell_r[sell > 0]) + list(buy_r[buy > 0]):
+        reasons[x] = reasons.get(x, 0) + 1
+    n_orders = int((sell > 0).sum() + (buy > 0).sum())
+    if decision_override:
+        decision = decision_override
+    else:
+        decision = "trade" if r.trades else "no_trade"
+    if p.status == "hold":
+        decision, why = "held", "the account is on hold: reviewed, never traded"
+    elif r.trades:
+        if r.violated_no_trade:
+            shown = ", ".join(r.violated_no_trade[:6]) + (" ..." if len(r.violated_no_trade) > 6 else "")
+            bits = [f"required: not trading would break {shown}"]
+        else:
+            bits = [f"improves the objective by {r.improvement_bps:,.1f} bps of value"]
+        if p.status == "liquidate":
+            bits.insert(0, "liquidating tax-aware (losses first, within the gain budget)")
+        if reasons.get("tax_loss_harvest"):
+            bits.append(f"harvests {-gains[gains < 0].sum():,.0f} USD of losses")
+        if reasons.get("cash_raise"):
+            bits.append(f"raises cash for a need of {p.cash_need:,.0f} USD")
+        if reasons.get("restriction"):
+            bits.append("exits restricted positions")
+        why = "; ".join(bits)
+    elif r.churn_suppressed:
+        why = f"the best proposal gains only {r.improvement_bps:.2f} bps <= the no-churn threshold {p.no_churn_threshold_bps:g} bps"
+    else:
+        why = "already at its optimum: no trade pays for its tax and cost"
+    notes = tuple(r.notes) + (tuple(o.wash_pass) if o is not None else ()) + tuple(p.notes)
+    return Explanation(
+        account_id=p.account_id,
+        decision=decision,
+        why=why,
+        te_before=te0,
+        te_after=te1,
+        est_tax=tax,
+        net_realized_gain=float(gains.sum()),
+        losses_harvested=float(-gains[gains < 0].sum()),
+        turnover=traded / 2.0 / V,
+        n_orders=n_orders,
+        cash_before=p.cash,
+        cash_after=r.cash_after,
+        improvement_bps=r.improvement_bps,
+        binding=o.binding if o is not None else (),
+        relaxed=o.relaxed if o is not None else (),
+        diagnosis=o.diagnosis if o is not None else "",
+        notes=notes,
+        solver=o.solver if o is not None else "",
+        solve_ms=(o.solve_time * 1e3) if o is not None else 0.0,
+        total_ms=(o.total_time * 1e3) if o is not None else 0.0,
+        reasons=reasons,
+    )

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from overlay_core.market.calibration import calibration_table, market_statistics
 from overlay_core.market.history import INDEX_SYMBOL, REAL_SECTORS, REAL_SYMBOLS, data_dir, load_real_history, real_data_dir
 from overlay_core.market.model import AssetClassParams, MarketModel, SectorParams
 from overlay_core.market.simulator import (
@@ -20,6 +21,8 @@ from overlay_core.market.simulator import (
 )
 
 __all__ = [
+    "calibration_table",
+    "market_statistics",
     "INDEX_SYMBOL",
     "REAL_SECTORS",
     "REAL_SYMBOLS",

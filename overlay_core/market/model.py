@@ -96,7 +96,7 @@ def _ac(**kw: object) -> AssetClassParams:
 DEFAULT_ASSET_CLASSES: Mapping[str, AssetClassParams] = MappingProxyType(
     {
         # US equities: single stocks load on the market and their sector; funds on the market only.
-        "us_large_cap": _ac(exposures={"market": 1.0, "size": -0.1}, idio_vol_stock=0.215, idio_vol_fund=0.015, default_price=80.0),
+        "us_large_cap": _ac(exposures={"market": 1.0, "size": -0.1}, idio_vol_stock=0.22, idio_dispersion=0.55, idio_vol_fund=0.015, default_price=80.0),
         "us_large_growth": _ac(exposures={"market": 1.05, "size": -0.1, "value": -0.5}, idio_vol_stock=0.24, idio_vol_fund=0.02, default_price=80.0),
         "us_large_value": _ac(exposures={"market": 0.95, "size": -0.1, "value": 0.5}, idio_vol_stock=0.21, idio_vol_fund=0.02, default_price=60.0),
         "us_mid_cap": _ac(exposures={"market": 1.05, "size": 0.5}, idio_vol_stock=0.28, idio_vol_fund=0.02, default_price=60.0),
@@ -271,12 +271,18 @@ class MarketModel:
         ``h_t = w + (alpha + gamma * [e_{t-1} < 0]) e_{t-1}^2 + beta h_{t-1}``;
         persistence ``alpha + gamma / 2 + beta`` must be < 1.
     market_df : degrees of freedom of the market's Student-t innovations (> 2).
+    regime_persistence, regime_vol : a slow volatility regime on top of the GARCH: the market's
+        log-volatility gets a log-AR(1) component with this daily persistence (0.997: a half-life of
+        about 230 days) and this stationary standard deviation (calm eras like 1993-95 and stressed ones
+        like 2000-02 or 2008-09 that GARCH alone, with its ~1-2 month memory, does not make).
     max_vol_ratio : cap on the market's conditional volatility over its long-run level.
     idio_df : degrees of freedom of the idiosyncratic Student-t noise (> 2).
     idio_regime_exponent : idiosyncratic volatility scales with ``vol_ratio_t ** idio_regime_exponent``.
     sector_regime_exponent : the same for the sector factors.
     idio_sv_persistence : daily AR(1) coefficient of each security's log idiosyncratic volatility.
     idio_sv_vol : stationary standard deviation of that log volatility.
+    alpha_dispersion : cross-sectional standard deviation of a stock's own annual drift (its "alpha",
+        zero on average): what makes some stocks trend up or down for decades.
     tracking_error : annual volatility of a fund's deviation from the index it tracks (same `tracks` or
         `wash_group`: substantially identical funds correlate at about 0.9999).
     stable_nav_money_market : if True, `cash` securities keep their starting price (a $1.00 NAV whose
@@ -288,17 +294,20 @@ class MarketModel:
 
     risk_free: float = 0.03
     market_premium: float = 0.06
-    market_vol: float = 0.165
+    market_vol: float = 0.20
     garch_alpha: float = 0.02
     garch_gamma: float = 0.11
     garch_beta: float = 0.915
-    market_df: float = 6.0
+    market_df: float = 7.0
+    regime_persistence: float = 0.997
+    regime_vol: float = 0.3
     max_vol_ratio: float = 6.0
-    idio_df: float = 3.5
+    idio_df: float = 3.1
     idio_regime_exponent: float = 0.5
     sector_regime_exponent: float = 0.7
     idio_sv_persistence: float = 0.985
-    idio_sv_vol: float = 0.35
+    idio_sv_vol: float = 0.45
+    alpha_dispersion: float = 0.03
     tracking_error: float = 0.002
     stable_nav_money_market: bool = False
     asset_classes: Mapping[str, AssetClassParams] = field(default_factory=lambda: DEFAULT_ASSET_CLASSES)

@@ -216,6 +216,13 @@ def _factors(seed: int, n: int, model: MarketModel) -> _Factors:
     z_m = x[:, 0] * np.sqrt((df - 2.0) / rng.chisquare(df, size=n))  # unit-variance Student-t, correlated with x
     h = _market_regime(z_m, model)
     ratio = np.sqrt(h)
+    if model.regime_vol > 0:
+        phi, sd = model.regime_persistence, model.regime_vol
+        if not 0 <= phi < 1:
+            raise ConfigError(f"regime_persistence: found {phi}; expected 0 <= value < 1")
+        eta = rng.standard_normal(n)
+        slow = lfilter([sd * math.sqrt(1 - phi * phi)], [1.0, -phi], eta, zi=[phi * sd * float(rng.standard_normal())])[0]
+        ratio = ratio * np.exp(slow - sd * sd)  # E[ratio^2] stays ~1
     vols = np.array([model.market_vol] + [model.factor_vols.get(f, 0.0) for f in FACTORS[1:]])
     exps = np.array([1.0] + [model.regime_exponents.get(f, 0.0) for f in FACTORS[1:]])
     daily = vols / math.sqrt(TRADING_DAYS)
@@ -283,7 +290,7 @@ def simulate_returns(
         s = groups[g]
         ac = model.asset_classes[s.asset_class]
         rng = _rng(seed, "underlying", g)
-        draws = rng.standard_normal(6)
+        draws = rng.standard_normal(7)
         for f, b in ac.exposures.items():
             loadings[j, f_index[f]] = b
         carry[j] = ac.carry
@@ -298,6 +305,7 @@ def simulate_returns(
             sector_load[j] = float(np.clip(1.0 + 0.3 * draws[3], 0.3, 2.0)) if sp else 0.0
             idio_vol[j] = ac.idio_vol_stock * math.exp(ac.idio_dispersion * draws[4])
             stochastic[j] = True
+            carry[j] += model.alpha_dispersion * draws[6]
         else:
             if sp is not None:  # a sector fund
                 loadings[j, f_index["market"]] = mkt * sp.beta

@@ -427,7 +427,8 @@ def _static(t: np.ndarray, target_id: str, spec: Spec, ctx: _Context) -> _Static
         group = same_class & (U.sector == U.sector[i])
         how = "the same asset class and sector"
         if not group.any():
-            legal = legal_substitutes(U, i, allowed, ctx.approved)
+            # the most similar legal substitute: a stock for a stock, a fund for a fund
+            legal = legal_substitutes(U, i, allowed, ctx.approved) & (U.is_equity == U.is_equity[i])
             if legal.any():
                 j = _pick_substitute(ctx, int(i), legal)
                 group = np.zeros(U.n, bool)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from overlay_core.market.calibration import calibration_table, market_statistics
 from overlay_core.market.history import INDEX_SYMBOL, REAL_SECTORS, REAL_SYMBOLS, data_dir, load_real_history, real_data_dir
 from overlay_core.market.model import AssetClassParams, MarketModel, SectorParams
+from overlay_core.market.prices import FramePriceSource, PriceSource, RealHistorySource, SimulatedSource, read_price_file
 from overlay_core.market.simulator import (
     default_start_price,
     simulate_prices,
@@ -21,6 +22,11 @@ from overlay_core.market.simulator import (
 )
 
 __all__ = [
+    "FramePriceSource",
+    "PriceSource",
+    "RealHistorySource",
+    "SimulatedSource",
+    "read_price_file",
     "calibration_table",
     "market_statistics",
     "INDEX_SYMBOL",

@@ -141,7 +141,7 @@ def build_matrices(f: Formulation) -> Matrices:
             C.append(si + np.arange(r.r))
             Vv.append(-np.ones(r.r))
             si += r.r
-        bvec.append(r.h)
+        bvec.append(r.h_solver)
         row += r.r
     # slack >= 0
     R.append(row + np.arange(n_slack))

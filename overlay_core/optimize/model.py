@@ -58,10 +58,21 @@ class Rows:
     vals: np.ndarray
     h: np.ndarray
     soft: bool = False
+    #: per row, how much tighter than ``h`` the solver is asked to stay (room for rounding to whole
+    #: shares); a rounded order set violates the row only beyond it. None = zeros.
+    margin: np.ndarray | None = None
 
     @property
     def r(self) -> int:
         return len(self.labels)
+
+    @property
+    def h_solver(self) -> np.ndarray:
+        return self.h if self.margin is None else self.h - self.margin
+
+    @property
+    def tol(self) -> np.ndarray:
+        return np.zeros(self.r) if self.margin is None else self.margin
 
     def dense(self, nvar: int) -> np.ndarray:
         G = np.zeros((self.r, nvar))
@@ -222,7 +233,14 @@ def _group_rows(
     selb = np.flatnonzero(sec_g >= 0)
     trip.append((sec_g[selb], p.m + selb, np.full(len(selb), sign)))
     label = "drift_band_" + ("high" if sign > 0 else "low") if family == "drift_band" else family
-    return _row(family, [f"{label}[{names[g]}]" for g in groups], trip, list(bound[groups] - sign * base[groups]), soft=True)
+    rows = _row(family, [f"{label}[{names[g]}]" for g in groups], trip, list(bound[groups] - sign * base[groups]), soft=True)
+    # rounding room: one increment of the group's dearest security, at most a quarter of the bound
+    step = p.increment * p.prices / p.scale_value
+    dear = np.zeros(len(names))
+    ok = (sec_group >= 0) & (sec_group < len(names))
+    np.maximum.at(dear, sec_group[ok], step[ok])
+    margin = np.minimum(dear[groups], 0.25 * np.abs(bound[groups]))
+    return Rows(rows.family, rows.labels, rows.rows, rows.cols, rows.vals, rows.h, True, margin)
 
 
 def sector_rows(p: AccountProblem) -> list[Rows]:

@@ -50,9 +50,9 @@ def build_reference(f: Formulation) -> tuple[cp.Problem, cp.Variable, cp.Variabl
             sl = cp.Variable(r.r, nonneg=True, name=f"slack_{r.family}")
             slack_vars.append(sl)
             objective = objective + SLACK_PENALTY[r.family] * cp.sum(sl)
-            c = lhs - sl <= r.h
+            c = lhs - sl <= r.h_solver
         else:
-            c = lhs <= r.h
+            c = lhs <= r.h_solver
         named.append((r, c))
         cons.append(c)
     slack = cp.hstack(slack_vars) if len(slack_vars) > 1 else (slack_vars[0] if slack_vars else None)

@@ -6,7 +6,7 @@ constraint checked again on the rounded numbers. Steps, in order:
 1. Net each security (a buy and a sale of one security on one day is cancelled, highest-tax lots first).
 2. Round: a sale within half an increment of the lot's remainder sells the exact remainder; other sales to
    the nearest increment (whole shares for equity/etf, 0.001 for mutual funds and cash equivalents, the
-   ``trade_increment`` for bonds); buys down to the increment.
+   ``trade_increment`` for bonds); buys to the nearest increment too (step 4 shrinks them if cash is short).
 3. Drop the net order of a symbol worth less than ``min_trade_value`` -- never an exit a restriction requires.
 4. Repair cash: first shrink buys, the smallest first; then, if cash is still short of what the optimum
    reached (never below 0), sell more: losses first, then the smallest gains per USD, never a blocked lot,
@@ -78,7 +78,7 @@ def merit(f: Formulation, sell: np.ndarray, buy: np.ndarray) -> float:
     x = f.from_shares(sell, buy)
     val = f.objective(x)
     for r, g in f.row_values(x):
-        viol = np.maximum(g, 0.0)
+        viol = np.where(g > r.tol + 1e-12, g, 0.0)
         val += float(viol.sum()) * (SLACK_PENALTY[r.family] if r.soft else HARD_PENALTY)
     # required exits (and any other hard lower bound) not met; sales above a hard upper bound
     short = np.maximum(f.lb - x, 0.0)
@@ -97,7 +97,7 @@ def violated(f: Formulation, sell: np.ndarray, buy: np.ndarray, *, tol: float = 
     x = f.from_shares(sell, buy)
     out: list[str] = []
     for r, g in f.row_values(x):
-        out += [lab for lab, v in zip(r.labels, g) if v > tol]
+        out += [lab for lab, v, t in zip(r.labels, g, r.tol) if v > t + tol]
     out += [f.bound_label[j] for j in np.flatnonzero(f.lb - x > tol)]
     return tuple(dict.fromkeys(out))
 
@@ -151,7 +151,7 @@ def round_orders(o: Optimum) -> Orders:
     sell = np.where(close, p.lot_shares, np.minimum(_grid(sell, lot_inc, "nearest"), p.lot_shares))
     sell = np.where(sell > 0, sell, 0.0)
     sell[hard_blocked_lots(p, o.forbid_sell)] = 0.0  # a blocked lot is never sold
-    buy = _grid(buy, inc, "down")
+    buy = _grid(buy, inc, "nearest")
     buy[~p.buy_allowed | o.forbid_buy] = 0.0
     if p.status == "liquidate":
         buy[:] = 0.0

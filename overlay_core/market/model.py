@@ -178,10 +178,10 @@ DEFAULT_SECTORS: Mapping[str, SectorParams] = MappingProxyType(
         "information technology": SectorParams(beta=1.2, vol=0.13, value=-0.5),
         "communication services": SectorParams(beta=1.0, vol=0.11, value=-0.2),
         "consumer discretionary": SectorParams(beta=1.1, vol=0.09, value=-0.2),
-        "consumer staples": SectorParams(beta=0.6, vol=0.09, value=0.2),
+        "consumer staples": SectorParams(beta=0.7, vol=0.09, value=0.2),
         "energy": SectorParams(beta=0.85, vol=0.20, value=0.5),
         "financials": SectorParams(beta=1.15, vol=0.13, value=0.6),
-        "health care": SectorParams(beta=0.75, vol=0.10, value=0.0),
+        "health care": SectorParams(beta=0.8, vol=0.10, value=0.0),
         "industrials": SectorParams(beta=1.05, vol=0.08, value=0.2),
         "materials": SectorParams(beta=1.05, vol=0.11, value=0.3),
         "real estate": SectorParams(beta=0.85, vol=0.13, value=0.3),
@@ -300,7 +300,7 @@ class MarketModel:
     garch_beta: float = 0.915
     market_df: float = 7.0
     regime_persistence: float = 0.997
-    regime_vol: float = 0.3
+    regime_vol: float = 0.38
     max_vol_ratio: float = 6.0
     idio_df: float = 3.1
     idio_regime_exponent: float = 0.5

@@ -424,12 +424,10 @@ def simulate_prices(
             p0[i] = default_start_price(s, classes[s], seed=seed, model=model)
     if problems:
         raise DataError("bad start prices", problems)
-    logp = np.empty((days, len(symbols)))
-    logp[0] = np.log(p0)
+    growth = np.zeros((days, len(symbols)))
     if days > 1:
-        np.cumsum(r, axis=0, out=logp[1:])
-        logp[1:] += logp[0]
-    close = np.exp(logp)
+        np.cumsum(r, axis=0, out=growth[1:])
+    close = p0 * np.exp(growth)  # the first row is exactly p0
     n = len(symbols)
     return pl.DataFrame(
         {

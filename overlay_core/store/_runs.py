@@ -70,13 +70,17 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pl.D
     return con.sql(sql, params=params).pl()
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pl.DataFrame) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pl.DataFrame, *, where: str = "TRUE") -> int:
+    """Insert the rows of `df` (as `b`) that satisfy `where`; returns how many were inserted."""
+    if df.height == 0:
+        return 0
     view = f"_overlay_{table}_batch"
     con.register(view, df)
     try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
+        rows = con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view} b WHERE {where}").fetchall()
     finally:
         con.unregister(view)
+    return int(rows[0][0]) if rows else 0
 
 
 def run_exists(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
@@ -206,13 +210,12 @@ def save_account_results(
             f"{what}: account {r['account_id']}: decision {r['decision']!r}; expected one of {', '.join(DECISIONS)}"
         )
     accounts = set(df["account_id"].to_list())
-    done = done_accounts(con, run_id)
-    new = df.filter(~pl.col("account_id").is_in(list(done))).with_columns(
-        run_id=pl.lit(run_id), saved_at=pl.lit(_utcnow())
+    new = df.with_columns(run_id=pl.lit(run_id), saved_at=pl.lit(_utcnow()))
+    n = _insert(
+        con, "account_results", new,
+        where="NOT EXISTS (SELECT 1 FROM account_results a WHERE a.run_id = b.run_id AND a.account_id = b.account_id)",
     )
-    if new.height:
-        _insert(con, "account_results", new)
-    return new.height, accounts
+    return n, accounts
 
 
 def save_orders(con: duckdb.DuckDBPyConnection, run_id: str, orders: pl.DataFrame, *, path: str) -> tuple[int, set[str]]:
@@ -238,17 +241,14 @@ def save_orders(con: duckdb.DuckDBPyConnection, run_id: str, orders: pl.DataFram
         r = bad.row(0, named=True)
         raise StoreError(f"{what}: account {r['account_id']}: side {r['side']!r}; expected SELL or BUY")
     accounts = set(df["account_id"].to_list())
-    stored = {r[0] for r in con.execute("SELECT account_id FROM order_accounts WHERE run_id = ?", [run_id]).fetchall()}
-    new = df.filter(~pl.col("account_id").is_in(list(stored))).with_columns(
-        row_nr=pl.int_range(pl.len(), dtype=pl.Int64).over("account_id")
+    new = df.with_columns(row_nr=pl.int_range(pl.len(), dtype=pl.Int64).over("account_id"))
+    fresh = "NOT EXISTS (SELECT 1 FROM order_accounts o WHERE o.run_id = b.run_id AND o.account_id = b.account_id)"
+    n = _insert(con, "orders", new, where=fresh)
+    counts = new.group_by("account_id", maintain_order=True).agg(n_orders=pl.len().cast(pl.Int64)).with_columns(
+        run_id=pl.lit(run_id), saved_at=pl.lit(_utcnow())
     )
-    if new.height:
-        _insert(con, "orders", new)
-        counts = new.group_by("account_id").agg(n_orders=pl.len().cast(pl.Int64)).with_columns(
-            run_id=pl.lit(run_id), saved_at=pl.lit(_utcnow())
-        )
-        _insert(con, "order_accounts", counts)
-    return new.height, accounts
+    _insert(con, "order_accounts", counts, where=fresh)
+    return n, accounts
 
 
 def done_accounts(con: duckdb.DuckDBPyConnection, run_id: str) -> set[str]:

@@ -15,8 +15,21 @@ from __future__ import annotations
 
 from overlay_core.tax.blocks import AccountTax, TaxState, tax_state
 from overlay_core.tax.holding import days_to_long_term, is_long_term, long_term_date, long_term_dates, term_at
+from overlay_core.tax.ledger import Ledger, LedgerResult, SalePart, money_str, read_transactions, realize, replay, write_ledger
+from overlay_core.tax.relief import METHODS, Method, relief_order
 
 __all__ = [
+    "METHODS",
+    "Ledger",
+    "LedgerResult",
+    "Method",
+    "SalePart",
+    "money_str",
+    "read_transactions",
+    "realize",
+    "relief_order",
+    "replay",
+    "write_ledger",
     "AccountTax",
     "TaxState",
     "tax_state",

@@ -76,3 +76,16 @@ def make_book(
 @pytest.fixture
 def book_factory() -> Callable[..., Book]:
     return make_book
+
+
+def history(text: str) -> pl.DataFrame:
+    """A ledger input from CSV text (leading spaces of each line dropped), all columns as strings."""
+    import io
+
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return pl.read_csv(io.StringIO("\n".join(lines)), infer_schema=False)
+
+
+def rows_by(df: pl.DataFrame, key: str) -> dict[str, dict[str, Any]]:
+    """Rows of a frame keyed by one column (unique)."""
+    return {r[key]: r for r in df.iter_rows(named=True)}

@@ -7,7 +7,7 @@ vectors over the book's universe, ``$CASH`` included; see docs/targets.md for th
    custom weight; the other classes absorb the difference pro rata. A custom weight outside the IPC's
    range for the account's target (``[targets.<target_id>.ranges]``), for a class the IPC gives no range,
    for a class the target does not hold, or custom weights summing to more than 1 -> the account is
-   *refused*.
+   *refused*. When the target holds nothing but the customized classes, the rest goes to cash.
 2. **Substitutions** (``substitute`` FROM>TO): TO takes FROM's weight. Refused when TO is screened,
    never-buy or firm-restricted, when TO is not a legal substitute for FROM (same asset class, same
    sector for equities, another wash group) or not on the policy's approved list for the class, and for
@@ -351,6 +351,9 @@ def _static(t: np.ndarray, target_id: str, spec: Spec, ctx: _Context) -> _Static
                 new_rest = 1.0 - new_total
                 if old_rest > EPS:
                     w[rest] = t[rest] * (new_rest / old_rest)
+                elif new_rest > EPS and not fixed[U.cash]:
+                    w[U.cash] += new_rest  # the target holds nothing else: the rest is cash
+                    adj.append(("asset_class_weight", f"{_fmt(new_rest)} to cash: target {target_id!r} holds no other asset class"))
                 elif new_rest > EPS:
                     reasons.append(
                         f"custom asset-class weights sum to {_fmt(new_total)} < 1 and target {target_id!r} "

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from overlay_core.book import Book
-from overlay_core.holdings import Holdings, group_weights, holdings as compute_holdings
+from overlay_core.contract import CASH
+from overlay_core.holdings import Holdings, holdings as compute_holdings
 from overlay_core.policy import DriftPolicy
 from overlay_core.targets.customize import AccountTargets
 from overlay_core.targets.risk import RiskModel
@@ -65,24 +66,29 @@ def compute_drift(
     ids = targets.select("account_id").unique()
     w = weights.join(ids, on="account_id", how="semi").select("account_id", "symbol", "weight")
     t = targets.select("account_id", "symbol", pl.col("weight").alias("target"))
-    sec = (
+    attrs = pl.concat(
+        [
+            securities.filter(pl.col("symbol") != CASH).select("symbol", "asset_class"),
+            pl.DataFrame({"symbol": [CASH], "asset_class": ["cash"]}),
+        ]
+    )
+    both = (
         w.join(t, on=["account_id", "symbol"], how="full", coalesce=True)
         .with_columns(pl.col("weight").fill_null(0.0), pl.col("target").fill_null(0.0))
         .with_columns((pl.col("weight") - pl.col("target")).alias("drift"))
         .with_columns((pl.col("drift").abs() > policy.security_drift_max).alias("breach"))
-        .sort("account_id", "symbol")
+        .join(attrs, on="symbol", how="left")
     )
-    cw = group_weights(w, securities, by="asset_class")
-    ct = group_weights(t.rename({"target": "weight"}), securities, by="asset_class").rename({"weight": "target"})
+    sec = both.select("account_id", "symbol", "weight", "target", "drift", "breach").sort("account_id", "symbol")
     cls = (
-        cw.join(ct, on=["account_id", "asset_class"], how="full", coalesce=True)
-        .with_columns(pl.col("weight").fill_null(0.0), pl.col("target").fill_null(0.0))
+        both.group_by("account_id", "asset_class")
+        .agg(pl.col("weight").sum(), pl.col("target").sum())
         .with_columns(
             (pl.col("weight") - pl.col("target")).alias("drift"),
             pl.max_horizontal(pl.lit(policy.asset_class_band_abs), policy.asset_class_band_rel * pl.col("target")).alias("band"),
         )
         .with_columns((pl.col("drift").abs() > pl.col("band")).alias("breach"))
-        .sort("account_id", "asset_class")
+        .sort("account_id", "asset_class", nulls_last=True)
     )
     s1 = sec.group_by("account_id").agg(
         pl.col("drift").abs().max().alias("max_abs_drift"),

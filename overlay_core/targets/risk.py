@@ -146,28 +146,23 @@ class RiskModel:
         -------
         frame [key, tracking_error] with one row per key of either frame.
         """
-        diff = (
-            pl.concat(
-                [
-                    weights.select(key, "symbol", "weight"),
-                    targets.select(key, "symbol", (-pl.col("weight")).alias("weight")),
-                ]
-            )
-            .filter(pl.col("symbol") != CASH)
-            .group_by(key, "symbol")
-            .agg(pl.col("weight").sum())
-        )
-        keys = pl.concat([weights.select(key), targets.select(key)]).unique().sort(key)[key]
-        if diff.height == 0:
-            return pl.DataFrame({key: keys, "tracking_error": np.zeros(len(keys))})
-        row_of = {k: i for i, k in enumerate(keys.to_list())}
-        r = np.fromiter((row_of[k] for k in diff[key].to_list()), np.int64, count=diff.height)
-        c = self._rows(diff["symbol"].to_list())
-        A = np.zeros((len(keys), len(self.symbols)))
-        np.add.at(A, (r, c), diff["weight"].to_numpy())
+        rows = pl.concat(
+            [
+                weights.select(key, "symbol", "weight"),
+                targets.select(key, "symbol", (-pl.col("weight")).alias("weight")),
+            ]
+        ).filter(pl.col("symbol") != CASH)
+        keys = pl.concat([weights.select(key), targets.select(key)]).unique().sort(key).with_row_index("_r")
+        idx = pl.DataFrame({"symbol": list(self.symbols), "_c": np.arange(len(self.symbols), dtype=np.uint32)})
+        rows = rows.join(idx, on="symbol", how="left").join(keys, on=key, how="left")
+        missing = rows.filter(pl.col("_c").is_null())["symbol"].unique().sort().to_list()
+        if missing:
+            self._rows(missing)  # raises the DataError naming them
+        A = np.zeros((keys.height, len(self.symbols)))
+        np.add.at(A, (rows["_r"].to_numpy(), rows["_c"].to_numpy()), rows["weight"].to_numpy())
         Y = A @ self.B
         te2 = np.einsum("ij,jk,ik->i", Y, self.F, Y) + (A * A) @ self.d
-        return pl.DataFrame({key: keys, "tracking_error": np.sqrt(np.maximum(te2, 0.0))})
+        return pl.DataFrame({key: keys[key], "tracking_error": np.sqrt(np.maximum(te2, 0.0))})
 
     def volatility(self, symbols: Sequence[str]) -> np.ndarray:
         """Annualized volatility of each symbol, shape (len(symbols),)."""
@@ -249,22 +244,15 @@ def estimate_risk_model(
     sectors = sec["sector"].to_list() if "sector" in sec.columns else [None] * n
     types = sec["type"].to_list()
 
-    ph = price_history.filter((pl.col("date") <= as_of) & pl.col("symbol").is_in(list(symbols)) & (pl.col("close") > 0))
-    dates = ph["date"].unique().sort()
-    dates = dates.tail(policy.lookback_days + 1)
+    idx = pl.DataFrame({"symbol": list(symbols), "_c": np.arange(n, dtype=np.int64)})
+    ph = price_history.filter((pl.col("date") <= as_of) & (pl.col("close") > 0)).join(idx, on="symbol", how="inner")
+    dates = ph["date"].unique().sort().tail(policy.lookback_days + 1)
     T = len(dates) - 1
     X = np.full((max(T, 0), n), np.nan)
     if T >= 1:
-        wide = (
-            ph.filter(pl.col("date").is_in(dates.implode()))
-            .pivot(on="symbol", index="date", values="close", aggregate_function="last")
-            .sort("date")
-        )
-        present = [s for s in symbols if s in wide.columns]
+        ph = ph.filter(pl.col("date") >= dates[0]).with_columns((pl.col("date").rank("dense") - 1).cast(pl.Int64).alias("_d"))
         P = np.full((len(dates), n), np.nan)
-        pos = {s: i for i, s in enumerate(symbols)}
-        if present:
-            P[:, [pos[s] for s in present]] = wide.select(present).to_numpy().astype(float)
+        P[ph["_d"].to_numpy(), ph["_c"].to_numpy()] = ph["close"].to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             X = np.diff(np.log(P), axis=0)
     obs = np.isfinite(X)

@@ -150,19 +150,38 @@ def _save_price_history(con: duckdb.DuckDBPyConnection, upload_id: str, seq: int
                OR (n.close = 0 AND l.close = 0 AND signbit(n.close) <> signbit(l.close))""",
             {"seq": seq, "lo": lo, "hi": hi},
         )
-        # the upload's rows as runs of consecutive dates (among every date stored so far) per symbol
+        # the upload's rows as runs of consecutive dates (among every date stored so far) per symbol.
+        # Usually a symbol's rows cover every stored date between its first and last: one run. Find the
+        # symbols with holes (a stored date inside that span that the upload lacks) by an anti-join ...
+        holes = [
+            r[0]
+            for r in con.execute(
+                f"""WITH r AS (SELECT symbol, min(date) AS a, max(date) AS b FROM {view} GROUP BY symbol)
+                SELECT DISTINCT p.symbol FROM price_points p JOIN r ON p.symbol = r.symbol AND p.date BETWEEN r.a AND r.b
+                ANTI JOIN {view} n ON n.date = p.date AND n.symbol = p.symbol
+                WHERE p.seq <= $seq ORDER BY 1""",
+                {"seq": seq},
+            ).fetchall()
+        ]
+        con.execute(
+            f"""INSERT INTO upload_price_runs SELECT $uid, symbol, min(date), max(date) FROM {view}
+            WHERE NOT list_contains($holes, symbol) GROUP BY symbol""",
+            {"uid": upload_id, "holes": holes},
+        )
+        if not holes:
+            return
+        # ... and split only those into runs (gaps and islands over the stored dates)
         con.execute(
             f"""INSERT INTO upload_price_runs
             WITH v AS (SELECT DISTINCT date, symbol FROM price_points
-                       WHERE date BETWEEN $lo AND $hi AND seq <= $seq
-                         AND symbol IN (SELECT DISTINCT symbol FROM {view})),
+                       WHERE date BETWEEN $lo AND $hi AND seq <= $seq AND list_contains($holes, symbol)),
             m AS (SELECT v.symbol, v.date, n.symbol IS NOT NULL AS inu,
                          row_number() OVER (PARTITION BY v.symbol ORDER BY v.date) AS r1
                   FROM v LEFT JOIN {view} n ON n.date = v.date AND n.symbol = v.symbol),
             g AS (SELECT symbol, date, r1 - row_number() OVER (PARTITION BY symbol ORDER BY date) AS grp
                   FROM m WHERE inu)
             SELECT $uid, symbol, min(date), max(date) FROM g GROUP BY symbol, grp""",
-            {"seq": seq, "lo": lo, "hi": hi, "uid": upload_id},
+            {"seq": seq, "lo": lo, "hi": hi, "uid": upload_id, "holes": holes},
         )
     finally:
         con.unregister(view)

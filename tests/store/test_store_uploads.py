@@ -210,3 +210,21 @@ def test_price_history_versions_round_trip_exactly(shared_store, versions):
     ids = [shared_store.save_upload(b) for b in books]
     for b, uid in zip(books, ids):
         assert_frame_equal(b.price_history, shared_store.load_upload(upload_id=uid).price_history, check_exact=True)
+
+
+def test_a_history_with_a_hole_is_stored_as_runs_and_read_back_without_the_hole(store_path, book):
+    full = book.price_history
+    days = sorted(full["date"].unique())
+    holed = full.filter(~((pl.col("date") == days[4]) & (pl.col("symbol") == "BBB")))
+    revised = full.with_columns(pl.when(pl.col("date") == days[4]).then(pl.col("close") + 1).otherwise("close"))
+    b1 = dataclasses.replace(book, input_hash="a" * 64)
+    b2 = dataclasses.replace(book, input_hash="b" * 64, price_history=holed)
+    b3 = dataclasses.replace(book, input_hash="c" * 64, price_history=revised)
+    with Store.open(store_path) as s:
+        ids = [s.save_upload(b) for b in (b1, b2, b3)]
+        runs = dict(s._connection().execute(
+            "SELECT upload_id, count(*) FROM upload_price_runs GROUP BY upload_id").fetchall())
+        assert runs == {ids[0]: 3, ids[1]: 4, ids[2]: 3}  # BBB of b2 is two runs around its hole
+        assert _count_open(s, "price_points") == full.height + 3  # only b3's revised closes are new rows
+        for b, uid in zip((b1, b2, b3), ids):
+            assert_frame_equal(b.price_history, s.load_upload(upload_id=uid).price_history)

@@ -70,6 +70,8 @@ def market_statistics(stocks: np.ndarray, index: np.ndarray, dates: Sequence[dt.
     """
     if stocks.shape[0] != index.shape[0] or stocks.shape[0] != len(dates) or stocks.shape[0] < 30:
         raise ConfigError(f"market_statistics: found {stocks.shape} closes, {index.shape} index, {len(dates)} dates; expected the same T >= 30")
+    if stocks.ndim != 2 or stocks.shape[1] < 2:
+        raise ConfigError(f"market_statistics: found closes of shape {stocks.shape}; expected at least 2 stocks")
     r = np.diff(np.log(stocks), axis=0)
     ri = np.diff(np.log(index))
     sq = np.sqrt(TRADING_DAYS)

@@ -61,7 +61,8 @@ class AssetClassParams:
     idio_vol_stock : median annual idiosyncratic volatility of a single stock (``type == "equity"``).
     idio_vol_fund : annual idiosyncratic volatility of a fund (etf, mutual_fund, bond, cash_equivalent):
         what makes two funds of one class tracking *different* indexes differ (legal substitutes).
-    idio_dispersion : cross-sectional standard deviation of log idiosyncratic volatility (stocks).
+    idio_dispersion : cross-sectional standard deviation of log idiosyncratic volatility (stocks; the
+        normal draw is clipped at +-2 standard deviations).
     beta_dispersion : cross-sectional standard deviation of a stock's market beta around the mean.
     default_price : the median starting price when none is given (stocks: drawn log-normally around it).
     """
@@ -275,7 +276,8 @@ class MarketModel:
         log-volatility gets a log-AR(1) component with this daily persistence (0.997: a half-life of
         about 230 days) and this stationary standard deviation (calm eras like 1993-95 and stressed ones
         like 2000-02 or 2008-09 that GARCH alone, with its ~1-2 month memory, does not make).
-    max_vol_ratio : cap on the market's conditional volatility over its long-run level.
+    max_vol_ratio : cap on the market's conditional volatility over its long-run level (4.5 x 20 % = 90 %
+        annualized, about the peaks of October 2008 and March 2020).
     idio_df : degrees of freedom of the idiosyncratic Student-t noise (> 2).
     idio_regime_exponent : idiosyncratic volatility scales with ``vol_ratio_t ** idio_regime_exponent``.
     sector_regime_exponent : the same for the sector factors.
@@ -301,7 +303,7 @@ class MarketModel:
     market_df: float = 7.0
     regime_persistence: float = 0.997
     regime_vol: float = 0.38
-    max_vol_ratio: float = 6.0
+    max_vol_ratio: float = 4.5
     idio_df: float = 3.1
     idio_regime_exponent: float = 0.5
     sector_regime_exponent: float = 0.7

@@ -70,7 +70,7 @@ class FramePriceSource:
         self._frame = frame.select(
             pl.col("date").cast(pl.Date), pl.col("symbol").cast(pl.String), pl.col("close").cast(pl.Float64)
         ).sort("symbol", "date")
-        dup = self._frame.filter(pl.struct("date", "symbol").is_duplicated())
+        dup = self._frame.filter(pl.struct("date", "symbol").is_duplicated()).unique(["date", "symbol"], maintain_order=True)
         bad = self._frame.filter(pl.col("close").is_null() | pl.col("close").is_nan() | (pl.col("close") <= 0))
         problems = [Problem(name, f"{r['date']} {r['symbol']}", "close", "a duplicate (date, symbol)", "one close per symbol and day") for r in dup.head(50).iter_rows(named=True)]
         problems += [Problem(name, f"{r['date']} {r['symbol']}", "close", repr(r["close"]), "a close > 0") for r in bad.head(50).iter_rows(named=True)]

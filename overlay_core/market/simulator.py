@@ -222,7 +222,7 @@ def _factors(seed: int, n: int, model: MarketModel) -> _Factors:
             raise ConfigError(f"regime_persistence: found {phi}; expected 0 <= value < 1")
         eta = rng.standard_normal(n)
         slow = lfilter([sd * math.sqrt(1 - phi * phi)], [1.0, -phi], eta, zi=[phi * sd * float(rng.standard_normal())])[0]
-        ratio = ratio * np.exp(slow - sd * sd)  # E[ratio^2] stays ~1
+        ratio = np.minimum(ratio * np.exp(slow - sd * sd), model.max_vol_ratio)  # E[ratio^2] stays ~1
     vols = np.array([model.market_vol] + [model.factor_vols.get(f, 0.0) for f in FACTORS[1:]])
     exps = np.array([1.0] + [model.regime_exponents.get(f, 0.0) for f in FACTORS[1:]])
     daily = vols / math.sqrt(TRADING_DAYS)
@@ -303,7 +303,7 @@ def simulate_returns(
             loadings[j, f_index["value"]] += (sp.value if sp else 0.0) + 0.4 * draws[1]
             loadings[j, f_index["size"]] += 0.3 * draws[2]
             sector_load[j] = float(np.clip(1.0 + 0.3 * draws[3], 0.3, 2.0)) if sp else 0.0
-            idio_vol[j] = ac.idio_vol_stock * math.exp(ac.idio_dispersion * draws[4])
+            idio_vol[j] = ac.idio_vol_stock * math.exp(ac.idio_dispersion * float(np.clip(draws[4], -2.0, 2.0)))
             stochastic[j] = True
             carry[j] += model.alpha_dispersion * draws[6]
         else:

@@ -238,7 +238,7 @@ def explain(o: Optimum | None, r: Orders, *, decision_override: str | None = Non
         if reasons.get("tax_loss_harvest"):
             bits.append(f"harvests {-gains[gains < 0].sum():,.0f} USD of losses")
         if reasons.get("cash_raise"):
-            bits.append(f"raises cash for a need of {p.cash_need:,.0f} USD")
+            bits.append(f"raises cash for a need of {p.cash_need:,.0f} USD" if p.cash_need > 0 else "raises cash to its minimum")
         if reasons.get("restriction"):
             bits.append("exits restricted positions")
         why = "; ".join(bits)

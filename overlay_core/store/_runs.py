@@ -281,6 +281,10 @@ def list_runs(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> pl.DataF
     )
 
 
+def require_run(con: duckdb.DuckDBPyConnection, run_id: str, *, path: str) -> None:
+    _require_run(con, run_id, path)
+
+
 def run_results(con: duckdb.DuckDBPyConnection, run_id: str, *, path: str) -> pl.DataFrame:
     _require_run(con, run_id, path)
     cols = ", ".join(RESULT_COLUMNS)

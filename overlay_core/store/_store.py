@@ -10,6 +10,7 @@ the file it opened and never blocks the next write; it sees new data when it reo
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -299,6 +300,8 @@ class Store:
         snap = self.snapshot_path
         tmp = snap.with_name(f"{snap.name}.tmp-{os.getpid()}")
         try:
+            for stale in snap.parent.glob(f"{snap.name}.tmp-*"):  # left by a writer killed mid-publish
+                stale.unlink(missing_ok=True)
             con.execute("CHECKPOINT")
             wal = self._path.with_name(self._path.name + ".wal")
             if wal.exists() and wal.stat().st_size > 0:
@@ -461,6 +464,16 @@ class Store:
         (JSON of the last finish), resumes, accounts, traded, errors, orders."""
         with self._reading("listing runs") as con:
             return _runs.list_runs(con, as_of)
+
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """One run's row of `runs()` as a dict, with `settings` and `summary` parsed from JSON (for audits)."""
+        with self._reading("reading a run") as con:
+            _runs.require_run(con, run_id, path=str(self._path))
+            rows = _runs.list_runs(con, None).filter(pl.col("run_id") == run_id)
+        info = rows.row(0, named=True)
+        info["settings"] = json.loads(info["settings"])
+        info["summary"] = None if info["summary"] is None else json.loads(info["summary"])
+        return info
 
     def run_results(self, run_id: str) -> pl.DataFrame:
         """The account rows of a run: run_id, the `RESULT_COLUMNS`, saved_at; by account_id."""

@@ -175,6 +175,11 @@ def test_finish_history_and_evidence_across_days(store_path):
         assert runs["traded"].to_list() == [0, 2, 0]
         assert json.loads(runs["summary"][2]) == {"accounts": 2, "wall_s": 9.0}
         assert s.account_history("nobody").height == 0
+        info = s.run_info(run)
+        assert info["summary"] == {"accounts": 2, "wall_s": 9.0} and info["settings"]["solver"] == "clarabel"
+        assert info["code_version"] == "0.1.0+abc" and info["as_of"] == days[-1]
+        with pytest.raises(StoreError, match="no run 'nope'"):
+            s.run_info("nope")
     with Store.open_snapshot(store_path) as r:  # finish_run published: readers see the evidence
         assert r.runs()["status"].to_list() == ["finished"] * 3
 

@@ -54,6 +54,7 @@ def test_publish_is_atomic_and_leaves_no_temporary_file(store_path, book):
         s.save_upload(book)
         snap = snapshot_path(store_path)
         assert not snap.exists()  # publishing off: nothing published yet
+        (store_path.parent / "overlay.snapshot.duckdb.tmp-99999").write_bytes(b"left by a killed writer")
         assert s.publish() == snap
         inode = os.stat(snap).st_ino
         s.save_upload(make_book(tag="v2"))

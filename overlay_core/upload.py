@@ -163,21 +163,42 @@ def _parse_csv(name: str, data: bytes, p: _Problems) -> pl.DataFrame | None:
         line = data.count(b"\n", 0, exc.start) + 1
         p.add(name, f"line {line}", None, f"bytes that are not UTF-8 ({data[exc.start:exc.end + 3]!r} at byte {exc.start})", "UTF-8 text")
         return None
-    # The header and every record's field count, with the standard library's RFC 4180 reader: polars
-    # pads a short record with empty cells silently, so a truncated row would pass unseen.
+    # The header and every record's field count: polars pads a short record with empty cells silently,
+    # so a truncated row would pass unseen. Without any quote character a record is a line, counted by
+    # polars; otherwise the standard library's RFC 4180 reader counts them.
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        header = next(reader, None)
-        if header is None:
-            p.add(name, None, None, "an empty file", "a header row naming the columns")
-            return None
-        header = [h.strip() for h in header]
-        n_fields = len(header)
-        ragged: list[tuple[int, int]] = []
-        n_records = 0
-        for n_records, record in enumerate(reader, start=1):
-            if record and len(record) != n_fields:
-                ragged.append((n_records, len(record)))
+        if '"' not in text:
+            lines = text.split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()
+            header = next(csv.reader([lines[0]])) if lines else None
+            if header is None:
+                p.add(name, None, None, "an empty file", "a header row naming the columns")
+                return None
+            header = [h.strip() for h in header]
+            n_fields = len(header)
+            n_records = len(lines) - 1
+            body = pl.Series("line", lines[1:], dtype=pl.String)
+            counts = body.str.count_matches(",", literal=True) + 1
+            blank = body.str.strip_chars("\r").str.len_bytes() == 0
+            frame = pl.DataFrame({"n": counts, "blank": blank}).with_row_index("row", offset=1)
+            wrong = frame.filter(~pl.col("blank") & (pl.col("n") != n_fields))
+            ragged = [(int(r), int(n)) for r, n in wrong.select("row", "n").head(MAX_ROWS_PER_CHECK + 1).iter_rows()]
+            n_ragged = wrong.height
+        else:
+            reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+            header = next(reader, None)
+            if header is None:
+                p.add(name, None, None, "an empty file", "a header row naming the columns")
+                return None
+            header = [h.strip() for h in header]
+            n_fields = len(header)
+            ragged = []
+            n_records = 0
+            for n_records, record in enumerate(reader, start=1):
+                if record and len(record) != n_fields:
+                    ragged.append((n_records, len(record)))
+            n_ragged = len(ragged)
     except csv.Error as exc:
         p.add(name, None, None, f"malformed CSV ({exc})", "RFC 4180 CSV: one header row, comma-separated, '\"' quoting")
         return None
@@ -193,8 +214,8 @@ def _parse_csv(name: str, data: bytes, p: _Problems) -> pl.DataFrame | None:
         seen.add(h)
     for row, n in ragged[:MAX_ROWS_PER_CHECK]:
         p.add(name, row, None, f"{n} fields", f"{n_fields} fields, as in the header")
-    if len(ragged) > MAX_ROWS_PER_CHECK:
-        p.add(name, f"{len(ragged) - MAX_ROWS_PER_CHECK} more rows", None, "a wrong number of fields", f"{n_fields} fields")
+    if n_ragged > MAX_ROWS_PER_CHECK:
+        p.add(name, f"{n_ragged - MAX_ROWS_PER_CHECK} more rows", None, "a wrong number of fields", f"{n_fields} fields")
     if bad_header or ragged:
         return None
     try:
@@ -369,8 +390,9 @@ def _typed(table: Table, file: str, raw: pl.DataFrame, p: _Problems, warnings: l
     # duplicate keys
     if table.key:
         key = list(table.key)
+        keyed = out.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in key))
         dup = (
-            out.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in key))
+            keyed.filter(pl.struct(key).is_duplicated())
             .group_by(key, maintain_order=True)
             .agg(pl.col(ROW).sort())
             .filter(pl.col(ROW).list.len() > 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -25,7 +26,8 @@ FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture_upload"
 FILES = [t for t in TABLES if t != "price_history"] * 3 + ["price_history"]
 GARBAGE = ["", " ", "NaN", "nan", "inf", "-inf", "1e309", "-1", "0", "abc", "$CASH", "\"", "\"\"", ",", "\n", "2026-02-30", "9999-12-31", "1,5", "é", "\x00", "A" * 300, "-0.0", "1e-320", "true"]
 
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# UPLOAD_FUZZ_EXAMPLES=2000 for a longer hunt; the default keeps the test fast
+SETTINGS = settings(max_examples=int(os.environ.get("UPLOAD_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def copy_fixture(dest: Path) -> Path:

@@ -76,7 +76,7 @@ def test_write_rejects_unknown_format(fixture_upload_dir, tmp_path):
         write_upload(read_upload(fixture_upload_dir), tmp_path / "out", fmt="xlsx")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     cash=st.lists(st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False), min_size=5, max_size=5),
     shares=st.floats(min_value=1e-9, max_value=1e9, allow_nan=False, allow_infinity=False),

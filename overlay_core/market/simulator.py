@@ -283,8 +283,8 @@ def simulate_returns(
     stochastic = np.zeros(u, dtype=bool)
     carry = np.zeros(u)
     cash = np.zeros(u, dtype=bool)
-    z_idio = np.empty((n, u))
-    eta = np.empty((n, u))
+    z_idio = np.empty((u, n))  # one contiguous row per underlying
+    eta = np.empty((u, n))
     v0 = np.zeros(u)
     for j, g in enumerate(gnames):
         s = groups[g]
@@ -314,29 +314,30 @@ def simulate_returns(
             idio_vol[j] = ac.idio_vol_fund
         sector_of.append(s.sector if sp else None)
         v0[j] = model.idio_sv_vol * draws[5]
-        z_idio[:, j] = _std_t(rng, model.idio_df, n)
-        eta[:, j] = rng.standard_normal(n)
+        z_idio[j] = _std_t(rng, model.idio_df, n)
+        eta[j] = rng.standard_normal(n)
 
     # systematic part
-    r = fac.macro @ loadings.T  # (n, u)
+    r = loadings @ fac.macro.T  # (u, n)
     sectors = sorted({s for s in sector_of if s is not None})
     regime_sector = fac.vol_ratio ** model.sector_regime_exponent
     sector_var = np.zeros(u)
     for name in sectors:
-        cols = [j for j in range(u) if sector_of[j] == name]
+        rows = [j for j in range(u) if sector_of[j] == name]
         vol = model.sector(name).vol
         path = _rng(seed, "sector", name).standard_normal(n) * (vol / sqrt_d) * regime_sector
-        r[:, cols] += path[:, None] * sector_load[cols]
-        sector_var[cols] = (sector_load[cols] * vol) ** 2
+        r[rows] += sector_load[rows, None] * path[None, :]
+        sector_var[rows] = (sector_load[rows] * vol) ** 2
 
     # idiosyncratic part: Student-t x market regime x (stocks) a stochastic log-volatility
-    scale = (fac.vol_ratio ** model.idio_regime_exponent)[:, None] * (idio_vol / sqrt_d)[None, :]
+    z_idio *= (idio_vol / sqrt_d)[:, None] * (fac.vol_ratio ** model.idio_regime_exponent)[None, :]
     if stochastic.any() and model.idio_sv_vol > 0:
         phi, sv = model.idio_sv_persistence, model.idio_sv_vol
-        cols = np.flatnonzero(stochastic)
-        logv = lfilter([sv * math.sqrt(1 - phi * phi)], [1.0, -phi], eta[:, cols], axis=0, zi=(phi * v0[cols])[None, :])[0]
-        scale[:, cols] *= np.exp(logv - sv * sv)
-    r += z_idio * scale
+        rows = np.flatnonzero(stochastic)
+        logv = lfilter([sv * math.sqrt(1 - phi * phi)], [1.0, -phi], eta[rows], axis=1, zi=(phi * v0[rows])[:, None])[0]
+        logv -= sv * sv
+        z_idio[rows] *= np.exp(logv, out=logv)
+    r += z_idio
 
     # drift: risk-free + premia + carry - variance / 2 (so the expected simple return is the premium)
     premia = np.array([model.market_premium] + [model.factor_premia.get(f, 0.0) for f in FACTORS[1:]])
@@ -344,17 +345,16 @@ def simulate_returns(
     mu = model.risk_free + loadings @ premia + carry - 0.5 * var
     if model.stable_nav_money_market:
         mu[cash] = 0.0
-    r += mu / TRADING_DAYS
+    r += (mu / TRADING_DAYS)[:, None]
 
     # each security: its underlying + (for a tracking group) a small tracking noise
     col_of = {g: j for j, g in enumerate(gnames)}
-    out = np.empty((n, len(secs)))
+    out = r[[col_of[s.group] for s in secs]]  # (n_symbols, n), a copy
     te = model.tracking_error / sqrt_d
     for i, s in enumerate(secs):
-        out[:, i] = r[:, col_of[s.group]]
         if s.group != s.symbol and te > 0 and s.asset_class != "cash":
-            out[:, i] += _rng(seed, "tracking", s.symbol).standard_normal(n) * te
-    return [s.symbol for s in secs], out
+            out[i] += _rng(seed, "tracking", s.symbol).standard_normal(n) * te
+    return [s.symbol for s in secs], out.T
 
 
 def default_start_price(symbol: str, asset_class: str, *, seed: int, model: MarketModel | None = None) -> float:

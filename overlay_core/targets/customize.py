@@ -25,11 +25,14 @@ vectors over the book's universe, ``$CASH`` included; see docs/targets.md for th
 5. **Never-sells**: a never-sell position stays. Its target weight becomes ``max(target, held weight)``
    (for a screened or never-buy never-sell: exactly the held weight — held, not bought); the extra
    weight is taken pro rata from the other securities of its asset class and sector, then of its class,
-   then from everything else (not from cash or other never-sells), so it counts toward its class and
-   sector. A cap or custom weight that the held position alone exceeds is relaxed (``relaxed``).
+   then from everything else (not from other never-sells; cash only when nothing else is left), so it
+   counts toward its class and sector. A cap or custom weight that the held position alone exceeds is relaxed (``relaxed``).
 6. **Cash**: target cash = ``max(cash weight after 1-5, min_cash_weight, policy cash_floor)`` plus
    ``cash_need / account value``; every other security except never-sell positions is scaled pro rata
    to make room (never-sells keep their held weight; cash is cut to what is left if they leave less).
+
+An account of status ``liquidate`` gets an all-cash target (its never-sell positions stay, step 5);
+``hold`` accounts get their normal target (the review never trades them).
 
 Firm-wide restrictions (``account_id`` ``*``) apply to every account (their never-buys and screens are
 reported as ``firm_restricted``; an account's own ``asset_class_weight`` overrides a firm-wide one; a
@@ -79,7 +82,7 @@ class AccountTargets:
         one ``$CASH`` row per account, only symbols with a weight > 0 otherwise. Refused accounts are absent.
     adjustments : frame [account_id, kind, detail]: every adjustment made, in the order applied. ``kind``
         is one of asset_class_weight, substitute, firm_restricted, never_buy, screen, substituted_away,
-        sector_max, never_sell, cash, allocation_changed, relaxed, ignored.
+        sector_max, never_sell, cash, allocation_changed, relaxed, ignored, liquidate.
     refused : frame [account_id, target_id, reason]: accounts whose customization is refused (one row
         per reason).
     cash_weight : frame [account_id, target_id, cash_weight]: the target cash weight of every
@@ -640,7 +643,7 @@ def account_targets(
         base[tid] = U.dense(syms, sub["weight"].to_numpy())
 
     hold = positions if positions is not None else compute_holdings(book)
-    needs_held = {a for a in ids if specs[a].never_sell}
+    needs_held = {a for a in ids if specs[a].never_sell}  # only never-sells read the holdings
     held: dict[str, dict[int, float]] = defaultdict(dict)
     if needs_held:
         ph = hold.positions.filter(pl.col("account_id").is_in(list(needs_held)))
@@ -661,27 +664,10 @@ def account_targets(
     ns_rows: list[tuple[str, str]] = []
     sub_rows: list[tuple[str, str, str]] = []
     floor = policy.rebalance.cash_floor
-    cols = accounts.select("account_id", "target_id", "min_cash_weight", "cash_need").iter_rows()
-    for pos, (acc, tid, mcw, need) in enumerate(cols):
-        if tid in unknown_symbols:
-            refused_rows.append((acc, tid, f"target {tid!r} holds symbols unknown to securities: {', '.join(unknown_symbols[tid])}"))
-            continue
-        t = base.get(tid)
-        if t is None:
-            refused_rows.append((acc, tid, f"target {tid!r} is not in the upload's targets"))
-            continue
-        spec = specs[acc]
-        key = (tid, spec)
-        st = statics.get(key)
-        if st is None:
-            try:
-                st = _static(t, tid, spec, ctx)
-            except _Refused as exc:
-                st = exc
-            statics[key] = st
-        if isinstance(st, _Refused):
-            refused_rows.extend((acc, tid, r) for r in st.reasons)
-            continue
+    settings = {a: (m, c) for a, m, c in accounts.select("account_id", "min_cash_weight", "cash_need").iter_rows()}
+
+    def _emit(acc: str, tid: str, pos: int, st: _Static, spec: Spec) -> None:
+        mcw, need = settings[acc]
         w, adj2 = _dynamic(
             st,
             U,
@@ -703,6 +689,42 @@ def account_targets(
         blocked_rows.extend((acc, U.symbols[i], r) for i, r in sorted(st.blocked.items()))
         ns_rows.extend((acc, s) for s in spec.never_sell)
         sub_rows.extend((acc, f, to) for f, to in st.subs)
+
+    cols = accounts.select("account_id", "target_id", "status").iter_rows()
+    for pos, (acc, tid, status) in enumerate(cols):
+        if status == "liquidate":
+            spec = specs[acc]
+            e_cash = np.zeros(U.n)
+            e_cash[U.cash] = 1.0
+            st_liq = _Static(
+                w=e_cash,
+                adjustments=(("liquidate", "status liquidate: the target is all cash (never-sell positions stay)"),),
+                blocked=_blocked(spec, U),
+                never_sell=tuple(sorted(U.index[s] for s in spec.never_sell if s in U.index and U.index[s] != U.cash)),
+                subs=(),
+            )
+            _emit(acc, tid, pos, st_liq, spec)
+            continue
+        if tid in unknown_symbols:
+            refused_rows.append((acc, tid, f"target {tid!r} holds symbols unknown to securities: {', '.join(unknown_symbols[tid])}"))
+            continue
+        t = base.get(tid)
+        if t is None:
+            refused_rows.append((acc, tid, f"target {tid!r} is not in the upload's targets"))
+            continue
+        spec = specs[acc]
+        key = (tid, spec)
+        st = statics.get(key)
+        if st is None:
+            try:
+                st = _static(t, tid, spec, ctx)
+            except _Refused as exc:
+                st = exc
+            statics[key] = st
+        if isinstance(st, _Refused):
+            refused_rows.extend((acc, tid, r) for r in st.reasons)
+            continue
+        _emit(acc, tid, pos, st, spec)
 
     if out_idx:
         acc_idx = np.concatenate(out_acc)

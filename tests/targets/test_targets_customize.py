@@ -311,3 +311,77 @@ def test_screens_and_substitutions_preserve_asset_allocation(restr, target) -> N
         return
     for cls in set(b) | set(g):
         assert abs(b.get(cls, 0.0) - g.get(cls, 0.0)) < 1e-12, (cls, b, g)
+
+
+def test_custom_weight_of_the_only_class_puts_the_rest_in_cash() -> None:
+    pol = Policy(ranges=MappingProxyType({"T9": MappingProxyType({"us_equity": (0.5, 1.0)})}))
+    book = make_book(
+        accounts=[dict(account_id="A1", target_id="T9", cash=1e5)],
+        targets=[("T9", "M_STK", 1.0)],
+        restrictions=[("A1", "asset_class_weight", "us_equity", 0.8)],
+        policy=pol,
+    )
+    res = account_targets(book)
+    w = res.of("A1")
+    assert w[CASH] == pytest.approx(0.2, abs=1e-15)
+    assert classes(w)["us_equity"] == pytest.approx(0.8, abs=1e-15)
+    assert "to cash" in res.adjustments["detail"][-1]
+
+
+def test_liquidating_account_targets_cash_but_keeps_never_sells() -> None:
+    w, res = one([("never_sell", "AAA", None)], lots=[("A1", "AAA", 400), ("A1", "VTI", 100)], cash=69_000.0, status="liquidate")
+    assert set(w) == {"AAA", CASH}
+    assert w["AAA"] == pytest.approx(20_000 / 100_000, abs=1e-12)
+    assert w[CASH] == pytest.approx(0.8, abs=1e-12)
+    assert res.adjustments["kind"][0] == "liquidate"
+
+
+def test_never_sell_larger_than_its_class_takes_from_other_classes() -> None:
+    # AAA held at 90% of the account: us_equity (0.70 target) cannot absorb it
+    w, res = one([("never_sell", "AAA", None)], lots=[("A1", "AAA", 1800)], cash=10_000.0)
+    assert w["AAA"] == pytest.approx(0.9, abs=1e-12)
+    assert sum(w.values()) == pytest.approx(1.0, abs=1e-14)
+    assert all(v >= 0 for v in w.values())
+    assert classes(w)["us_equity"] == pytest.approx(0.9, abs=1e-12)
+
+
+def test_excluded_fund_goes_to_the_most_correlated_legal_substitute_with_a_risk_model() -> None:
+    from overlay_core.targets import risk_model
+
+    book = make_book(accounts=[dict(account_id="A1", target_id="T2", cash=1e5)], restrictions=[("A1", "never_buy", "BND", None)])
+    r = risk_model(book)
+    res = account_targets(book, risk=r)
+    w = res.of("A1")
+    # the only bond fund outside BND's wash group is AGG
+    assert w["AGG"] == pytest.approx(0.25, abs=1e-15)
+    assert "legal substitute AGG" in res.adjustments["detail"][0]
+
+
+def test_most_correlated_substitute_wins_over_alphabetical_order() -> None:
+    import datetime as dt
+
+    from conftest import AS_OF, SECURITIES_ROWS
+    from overlay_core.contract import PRICE_HISTORY, schema
+    from overlay_core.targets import risk_model
+
+    secs = [r for r in SECURITIES_ROWS] + [("ZZB", "bond", "etf", None, None, None)]
+    book = make_book(accounts=[dict(account_id="A1", target_id="T2", cash=1e5)], restrictions=[("A1", "never_buy", "BND", None)], securities=secs)
+    rng = np.random.default_rng(3)
+    days = 300
+    base = rng.normal(0, 0.01, days)
+    rets = {s: rng.normal(0, 0.01, days) for s, *_ in secs}
+    rets["ZZB"] = base + rng.normal(0, 0.001, days)  # ZZB moves with BND
+    rets["BND"] = base
+    dates = [AS_OF - dt.timedelta(days=days - 1 - i) for i in range(days)]
+    ph = pl.DataFrame(
+        {
+            "date": [d for d in dates for _ in secs],
+            "symbol": [s for _ in dates for s, *_ in secs],
+            "close": np.exp(np.cumsum(np.array([rets[s] for s, *_ in secs]).T, axis=0)).reshape(-1) * 100,
+        },
+        schema=schema(PRICE_HISTORY),
+    )
+    book = book.__class__(**{**book.__dict__, "price_history": ph})
+    assert account_targets(book).of("A1")["AGG"] == pytest.approx(0.25)  # without a risk model: by symbol
+    w = account_targets(book, risk=risk_model(book)).of("A1")
+    assert w.get("AGG", 0.0) == 0.0 and w["ZZB"] == pytest.approx(0.25)

@@ -189,7 +189,7 @@ def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy, list[Probl
         bad("[targets]", targets, "a table of targets")
         targets = {}
     for target_id, spec in targets.items():
-        if not isinstance(spec, dict) or set(spec) - {"ranges"}:
+        if not isinstance(spec, dict) or set(spec) - {"ranges"} or not isinstance(spec.get("ranges", {}), dict):
             bad(f"targets.{target_id}", spec, "a table with only a 'ranges' table")
             continue
         per_class: dict[str, tuple[float, float]] = {}

@@ -101,10 +101,33 @@ class AccountTargets:
     never_sell: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NEVER_SELL_SCHEMA))
     substitutes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SUBSTITUTES_SCHEMA))
 
+    _index: dict[str, dict[str, object]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _by_account(self, name: str) -> dict[str, object]:
+        """Rows of frame `name` split by account (built once, on first use)."""
+        got = self._index.get(name)
+        if got is None:
+            frame: pl.DataFrame = getattr(self, name)
+            got = {k[0]: v for k, v in frame.partition_by("account_id", as_dict=True, include_key=False).items()} if frame.height else {}
+            self._index[name] = got
+        return got
+
     def of(self, account_id: str) -> dict[str, float]:
         """One account's target as {symbol: weight} (empty when refused or unknown)."""
-        sub = self.weights.filter(pl.col("account_id") == account_id)
-        return dict(zip(sub["symbol"].to_list(), sub["weight"].to_list()))
+        sub = self._by_account("weights").get(account_id)
+        if sub is None:
+            return {}
+        return dict(zip(sub["symbol"].to_list(), sub["weight"].to_list()))  # type: ignore[attr-defined]
+
+    def blocked_of(self, account_id: str) -> dict[str, str]:
+        """One account's blocked symbols as {symbol: reason}."""
+        sub = self._by_account("blocked").get(account_id)
+        return {} if sub is None else dict(zip(sub["symbol"].to_list(), sub["reason"].to_list()))  # type: ignore[attr-defined]
+
+    def never_sell_of(self, account_id: str) -> frozenset[str]:
+        """One account's never-sell symbols."""
+        sub = self._by_account("never_sell").get(account_id)
+        return frozenset() if sub is None else frozenset(sub["symbol"].to_list())  # type: ignore[attr-defined]
 
 
 # ---- restrictions -> a hashable spec ---------------------------------------------------------------

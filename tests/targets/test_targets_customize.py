@@ -385,3 +385,17 @@ def test_most_correlated_substitute_wins_over_alphabetical_order() -> None:
     assert account_targets(book).of("A1")["AGG"] == pytest.approx(0.25)  # without a risk model: by symbol
     w = account_targets(book, risk=risk_model(book)).of("A1")
     assert w.get("AGG", 0.0) == 0.0 and w["ZZB"] == pytest.approx(0.25)
+
+
+def test_per_account_accessors_match_the_frames() -> None:
+    book = make_book(
+        accounts=[dict(account_id="A1", target_id="T1", cash=1e5), dict(account_id="A2", target_id="T2", cash=1e5)],
+        restrictions=[("A1", "screen", "fossil", None), ("A1", "never_sell", "AAA", None), ("A2", "never_buy", "VTI", None)],
+    )
+    res = account_targets(book)
+    for a in ("A1", "A2"):
+        sub = res.weights.filter(pl.col("account_id") == a)
+        assert res.of(a) == dict(sub.select("symbol", "weight").iter_rows())
+        assert res.blocked_of(a) == dict(res.blocked.filter(pl.col("account_id") == a).select("symbol", "reason").iter_rows())
+    assert res.never_sell_of("A1") == {"AAA"} and res.never_sell_of("A2") == frozenset()
+    assert res.of("nobody") == {} and res.blocked_of("nobody") == {}

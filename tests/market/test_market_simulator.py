@@ -155,3 +155,10 @@ def test_any_seed_gives_positive_prices_of_the_right_shape(seed, days):
     assert p.height == days * UNIVERSE.height
     assert (p["close"] > 0).all() and p["close"].is_finite().all()
     assert p["date"].n_unique() == days
+
+
+def test_other_calendars_and_unknown_ones():
+    dates = simulation_dates(dt.date(2024, 12, 20), 5, calendar="XLON")
+    assert dt.date(2024, 12, 25) not in dates and dt.date(2024, 12, 26) not in dates  # Christmas, Boxing Day
+    with pytest.raises(ConfigError, match="calendar 'NOPE'"):
+        simulation_dates(dt.date(2024, 1, 2), 5, calendar="NOPE")

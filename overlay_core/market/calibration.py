@@ -33,6 +33,7 @@ STATISTICS: dict[str, str] = {
     "avg_pairwise_corr_monthly": "stocks: average pairwise correlation of 21-day returns",
     "median_corr_to_index": "stocks: median correlation of daily returns with the index",
     "annual_return_dispersion": "stocks: mean over years of the cross-sectional std of calendar-year returns",
+    "annual_log_return_dispersion": "stocks: the same for calendar-year log returns",
     "stock_max_drawdown_median": "stocks: median maximum drawdown",
     "stock_kurtosis_median": "stocks: median excess kurtosis of daily log returns",
 }
@@ -93,13 +94,15 @@ def market_statistics(stocks: np.ndarray, index: np.ndarray, dates: Sequence[dt.
     out["median_corr_to_index"] = float(np.median([np.corrcoef(r[:, j], ri)[0, 1] for j in range(r.shape[1])]))
     years = np.array([d.year for d in dates])
     ends = [i for i in range(len(dates)) if i == len(dates) - 1 or years[i + 1] != years[i]]
-    disp = []
+    disp, log_disp = [], []
     for prev, cur in zip(ends, ends[1:]):
         last = dates[cur]
         if last.month == 12 and last.day >= 24 and dates[prev].month == 12 and dates[prev].day >= 24:
-            yearly = stocks[cur] / stocks[prev] - 1.0
-            disp.append(yearly.std(ddof=1))
+            growth = stocks[cur] / stocks[prev]
+            disp.append((growth - 1.0).std(ddof=1))
+            log_disp.append(np.log(growth).std(ddof=1))
     out["annual_return_dispersion"] = float(np.mean(disp)) if disp else float("nan")
+    out["annual_log_return_dispersion"] = float(np.mean(log_disp)) if log_disp else float("nan")
     out["stock_max_drawdown_median"] = float(np.median(_max_drawdown(stocks)))
     out["stock_kurtosis_median"] = float(np.median(_excess_kurtosis(r)))
     return out

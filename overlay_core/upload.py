@@ -211,6 +211,9 @@ def _parse_csv(name: str, data: bytes, p: _Problems) -> pl.DataFrame | None:
         elif h in seen:
             p.add(name, "header", h, "the column named twice", "each column once")
             bad_header = True
+        elif h in (ROW, BAD):
+            p.add(name, "header", h, "a reserved column name", "the contract's columns")
+            bad_header = True
         seen.add(h)
     for row, n in ragged[:MAX_ROWS_PER_CHECK]:
         p.add(name, row, None, f"{n} fields", f"{n_fields} fields, as in the header")
@@ -264,9 +267,10 @@ def _parse_parquet(name: str, data: bytes, p: _Problems) -> pl.DataFrame | None:
     if len(set(renamed)) != len(renamed) or any(not c for c in renamed):
         p.add(name, "header", None, f"columns {renamed!r}", "distinct, non-empty column names")
         return None
-    if ROW in renamed:
-        p.add(name, "header", ROW, "a reserved column name", "the contract's columns")
-        return None
+    for reserved in (ROW, BAD):
+        if reserved in renamed:
+            p.add(name, "header", reserved, "a reserved column name", "the contract's columns")
+            return None
     return _clean_text(df.rename(dict(zip(df.columns, renamed))))
 
 

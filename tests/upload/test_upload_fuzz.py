@@ -23,8 +23,8 @@ from overlay_core.upload import read_upload
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture_upload"
 # price_history is the biggest file; fuzz the small ones more often
-FILES = [t for t in TABLES if t != "price_history"] * 3 + ["price_history"]
-GARBAGE = ["", " ", "NaN", "nan", "inf", "-inf", "1e309", "-1", "0", "abc", "$CASH", "\"", "\"\"", ",", "\n", "2026-02-30", "9999-12-31", "1,5", "é", "\x00", "A" * 300, "-0.0", "1e-320", "true"]
+FILES = [f"{t}.csv" for t in TABLES if t != "price_history"] * 3 + ["price_history.csv", "policy.toml", "as_of.txt"]
+GARBAGE = ["", " ", "NaN", "nan", "inf", "-inf", "1e309", "-1", "0", "abc", "$CASH", "\"", "\"\"", ",", "\n", "2026-02-30", "9999-12-31", "1,5", "é", "\x00", "A" * 300, "-0.0", "1e-320", "true", "__row", "__bad", "symbol"]
 
 # UPLOAD_FUZZ_EXAMPLES=2000 for a longer hunt; the default keeps the test fast
 SETTINGS = settings(max_examples=int(os.environ.get("UPLOAD_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -76,7 +76,7 @@ def read_or_refuse(folder: Path) -> None:
 @st.composite
 def csv_mutation(draw: st.DrawFn) -> tuple[str, str, tuple]:
     table = draw(st.sampled_from(FILES))
-    kind = draw(st.sampled_from(["flip", "truncate", "cell", "cell", "cell", "duplicate", "drop_column", "insert"]))
+    kind = draw(st.sampled_from(["flip", "truncate", "cell", "cell", "cell", "duplicate", "drop_column", "insert", "header"]))
     args = (
         draw(st.integers(min_value=0, max_value=10**6)),
         draw(st.integers(min_value=0, max_value=10**6)),
@@ -108,6 +108,8 @@ def mutate_csv(path: Path, kind: str, args: tuple) -> None:
             r = 1 + i % (len(rows) - 1)
             if rows[r]:
                 rows[r][j % len(rows[r])] = text
+        elif kind == "header":
+            rows[0][j % len(rows[0])] = text
         elif kind == "duplicate":
             r = 1 + i % (len(rows) - 1)
             rows.insert(r, list(rows[r]))
@@ -125,7 +127,7 @@ def mutate_csv(path: Path, kind: str, args: tuple) -> None:
 def test_fuzz_csv(tmp_path_factory, mutations):
     folder = copy_fixture(tmp_path_factory.mktemp("fuzz") / "up")
     for table, kind, args in mutations:
-        mutate_csv(folder / f"{table}.csv", kind, args)
+        mutate_csv(folder / table, kind, args)
     read_or_refuse(folder)
 
 
@@ -142,8 +144,11 @@ def parquet_mutation(draw: st.DrawFn) -> tuple[str, str, tuple]:
     return table, kind, args
 
 
-def mutate_parquet(folder: Path, table: str, kind: str, args: tuple) -> None:
+def mutate_parquet(folder: Path, file: str, kind: str, args: tuple) -> None:
     i, j, text, number = args
+    table, _, ext = file.partition(".")
+    if ext != "csv":  # policy.toml, as_of.txt: the CSV test mutates them
+        return
     csv_path, pq_path = folder / f"{table}.csv", folder / f"{table}.parquet"
     if csv_path.exists():
         df = pl.read_csv(csv_path, infer_schema_length=10000)  # typed as polars infers: ints, floats, strings

@@ -505,3 +505,18 @@ def test_refused_upload_has_no_partial_state(upload):
     with pytest.raises(UploadRefused) as info:
         read_upload(upload.path)
     assert info.value.exit_code == 2
+
+
+def test_reserved_or_repeated_header(upload):
+    upload.raw("targets.csv", b"target_id,model_id,weight,__row\nBAL,CORE,0.7,1\n")
+    p = one(upload.refused().problems, file="targets.csv", column="__row")
+    assert (p.row, p.found) == ("header", "a reserved column name")
+    upload.raw("targets.csv", b"target_id,model_id,weight,weight\nBAL,CORE,0.7,1\n")
+    p = one(upload.refused().problems, file="targets.csv", column="weight")
+    assert (p.row, p.found) == ("header", "the column named twice")
+
+
+def test_policy_with_a_non_table_ranges_is_refused(upload):
+    upload.raw("policy.toml", b"[targets.BAL]\nranges = [0.4, 0.6]\n")
+    p = one(upload.refused().problems, file="policy.toml")
+    assert p.row == "targets.BAL" and "'ranges' table" in p.expected

@@ -195,6 +195,11 @@ def save_account_results(
     for col in ("account_id", "decision"):
         if col not in results.columns:
             raise StoreError(f"{what}: column {col!r} is missing (columns given: {', '.join(results.columns)})")
+    if "run_id" in results.columns:
+        other = results.filter(pl.col("run_id") != run_id)["run_id"].unique().to_list()
+        if other:
+            raise StoreError(f"{what}: rows carry run_id {other[0]!r}, not {run_id!r}")
+        results = results.drop("run_id")
     if "reasons" in results.columns and isinstance(results["reasons"].dtype, pl.List):
         results = results.with_columns(pl.col("reasons").list.join(";"))
     df = _with_detail(results, RESULT_COLUMNS, what)

@@ -109,7 +109,10 @@ def test_results_and_orders_in_separate_calls_and_orders_without_run_id(stored, 
     with Store.open(stored) as s:
         run = _begin(s, book)
         assert s.save_account_results(run, _results(["A1"])) == 1
-        assert s.save_account_results(run, _results(["A1", "A2"])) == 1
+        assert s.save_account_results(run, _results(["A1", "A2"]).with_columns(run_id=pl.lit(run))) == 1
+        assert "run_id" not in (s.run_results(run)["detail"][1] or "")
+        with pytest.raises(StoreError, match="rows carry run_id 'other'"):
+            s.save_account_results(run, _results(["A3"]).with_columns(run_id=pl.lit("other")))
         no_run_col = _orders(run, "A1", 2).drop("run_id").with_columns(pl.col("as_of").cast(pl.String))
         assert s.save_orders(run, no_run_col) == 2
         assert s.run_orders(run)["run_id"].to_list() == [run, run]

@@ -4,7 +4,7 @@ Uses the demo upload in data/demo when it is there (``overlay_core.upload.read_u
 synthetic book of the same size built here (400 securities, 504 days of history, 12 models, 10
 targets, 1,000 accounts of ~40 lots, a third of them customized). Prints the figures; asserts nothing.
 
-    python benchmarks/bench_targets.py [--accounts 1000] [--repeat 3]
+    python benchmarks/bench_targets.py [--upload DIR] [--accounts 1000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -186,14 +186,14 @@ def synthetic_book(n_accounts: int = 1000, seed: int = 1) -> Book:
     )
 
 
-def load_book(n_accounts: int) -> tuple[Book, str]:
-    demo = ROOT / "data" / "demo"
+def load_book(n_accounts: int, upload: Path | None = None) -> tuple[Book, str]:
+    demo = upload or ROOT / "data" / "demo"
     if (demo / "accounts.csv").exists() or (demo / "accounts.parquet").exists():
         from overlay_core.upload import read_upload
 
         t0 = time.perf_counter()
         book = read_upload(demo)
-        return book, f"demo upload data/demo ({time.perf_counter() - t0:.2f} s to read)"
+        return book, f"upload {demo} ({time.perf_counter() - t0:.2f} s to read)"
     return synthetic_book(n_accounts), "synthetic book (data/demo not present)"
 
 
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--upload", type=Path, default=None, help="an upload folder (default data/demo, else synthetic)")
     args = ap.parse_args(argv)
 
     from overlay_core.holdings import holdings
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     from overlay_core.targets.cascade import cascade, parse_change
     from overlay_core.targets.drift import drift
 
-    book, source = load_book(args.accounts)
+    book, source = load_book(args.accounts, args.upload)
     print(f"book: {source}")
     print(
         f"  {book.accounts.height:,} accounts, {book.securities.height} securities, {book.lots.height:,} lots, "

@@ -584,8 +584,9 @@ def _dynamic(
         adj.append(("relaxed", f"cash_need {cash_need:.2f} ignored: account value is {value:.2f}"))
     c = max(c0, min_cash_weight, cash_floor) + need
     fixed_total = float(w[fixed].sum())
-    if c > 1.0 - fixed_total:
-        adj.append(("relaxed", f"cash target {_fmt(c)} cut to {_fmt(1.0 - fixed_total)} by never-sell positions"))
+    if c > 1.0 - fixed_total + EPS:
+        why = "never-sell positions fill the rest" if fixed_total > EPS else "cash_need exceeds what the other holdings are worth"
+        adj.append(("relaxed", f"cash target {_fmt(c)} cut to {_fmt(1.0 - fixed_total)}: {why}"))
         c = 1.0 - fixed_total
     c = min(max(c, 0.0), 1.0)
     free = ~fixed

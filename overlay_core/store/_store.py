@@ -152,7 +152,10 @@ class Store:
         else:
             if p.name.endswith(SNAPSHOT_SUFFIX):
                 raise StoreError(f"{p} is a published snapshot and is read-only; open the store itself to write")
-            p.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store's folder {p.parent}: {exc}; give --store a writable path") from exc
         try:
             con = duckdb.connect(str(p), read_only=read_only)
         except duckdb.Error as exc:

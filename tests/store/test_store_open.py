@@ -103,6 +103,13 @@ def test_a_corrupted_block_is_reported_and_nothing_is_lost_from_the_snapshot(sto
         assert_books_equal(book, s.load_upload())
 
 
+def test_a_store_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(StoreError, match="cannot create the store's folder .*file/sub"):
+        Store.open(blocker / "sub" / "overlay.duckdb")
+
+
 def test_read_only_open_of_a_missing_store(tmp_path):
     with pytest.raises(StoreError, match="no store at .*nothing has been stored yet"):
         Store.open(tmp_path / "none.duckdb", read_only=True)

@@ -75,6 +75,8 @@ class Explanation:
     solve_ms: float = 0.0
     total_ms: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    n_solves: int = 0
+    solve_cpu_ms: float = 0.0
 
     def text(self) -> str:
         """A few plain lines for a person."""
@@ -160,46 +162,32 @@ def order_frame(
 ) -> pl.DataFrame:
     """Order lines in `ORDER_COLUMNS`, sorted as the trade file (account, SELL first, symbol, lot_id)."""
     sell_r, buy_r = line_reasons(p, sell, buy)
-    rows: list[dict[str, object]] = []
-    for l in np.flatnonzero(sell > 0):
-        i = p.lot_sec[l]
-        taxable = p.taxable
-        rows.append(
-            {
-                "as_of": as_of,
-                "trade_date": trade_date,
-                "account_id": p.account_id,
-                "symbol": p.symbols[i],
-                "side": "SELL",
-                "shares": float(sell[l]),
-                "est_price": float(p.prices[i]),
-                "est_value": float(sell[l] * p.prices[i]),
-                "lot_id": p.lot_ids[l],
-                "est_realized_gain": float(sell[l] * p.prices[i] - sell[l] * p.lot_basis[l]) if taxable else None,
-                "term": ("long" if p.lot_long_term[l] else "short") if taxable else None,
-                "reason": sell_r[l],
-            }
-        )
-    for i in np.flatnonzero(buy > 0):
-        rows.append(
-            {
-                "as_of": as_of,
-                "trade_date": trade_date,
-                "account_id": p.account_id,
-                "symbol": p.symbols[i],
-                "side": "BUY",
-                "shares": float(buy[i]),
-                "est_price": float(p.prices[i]),
-                "est_value": float(buy[i] * p.prices[i]),
-                "lot_id": None,
-                "est_realized_gain": None,
-                "term": None,
-                "reason": buy_r[i],
-            }
-        )
-    frame = pl.DataFrame(rows, schema=ORDER_SCHEMA) if rows else pl.DataFrame(schema=ORDER_SCHEMA)
-    side_rank = pl.when(pl.col("side") == "SELL").then(0).otherwise(1)
-    return frame.sort([pl.col("account_id"), side_rank, pl.col("symbol"), pl.col("lot_id").fill_null("")])
+    ls = np.flatnonzero(sell > 0)
+    bs = np.flatnonzero(buy > 0)
+    # the trade file's order: SELL first, then symbol, then lot_id (one account)
+    ls = ls[np.lexsort((np.asarray(p.lot_ids, dtype=object)[ls].astype(str), np.asarray(p.symbols, dtype=object)[p.lot_sec[ls]].astype(str)))] if len(ls) else ls
+    bs = bs[np.argsort(np.asarray(p.symbols, dtype=object)[bs].astype(str), kind="stable")] if len(bs) else bs
+    k, nb = len(ls), len(bs)
+    sec = np.concatenate([p.lot_sec[ls], bs]).astype(np.int64)
+    shares = np.concatenate([sell[ls], buy[bs]])
+    price = p.prices[sec]
+    taxable = p.taxable
+    gain = (sell[ls] * p.prices[p.lot_sec[ls]] - sell[ls] * p.lot_basis[ls]) if taxable else np.full(k, np.nan)
+    cols = {
+        "as_of": [as_of] * (k + nb),
+        "trade_date": [trade_date] * (k + nb),
+        "account_id": [p.account_id] * (k + nb),
+        "symbol": [p.symbols[i] for i in sec],
+        "side": ["SELL"] * k + ["BUY"] * nb,
+        "shares": shares,
+        "est_price": price,
+        "est_value": shares * price,
+        "lot_id": [p.lot_ids[l] for l in ls] + [None] * nb,
+        "est_realized_gain": [float(g) if taxable else None for g in gain] + [None] * nb,
+        "term": [(("long" if p.lot_long_term[l] else "short") if taxable else None) for l in ls] + [None] * nb,
+        "reason": [sell_r[l] for l in ls] + [buy_r[i] for i in bs],
+    }
+    return pl.DataFrame(cols, schema=ORDER_SCHEMA)
 
 
 def explain(o: Optimum | None, r: Orders, *, decision_override: str | None = None) -> Explanation:
@@ -269,4 +257,6 @@ def explain(o: Optimum | None, r: Orders, *, decision_override: str | None = Non
         solve_ms=(o.solve_time * 1e3) if o is not None else 0.0,
         total_ms=(o.total_time * 1e3) if o is not None else 0.0,
         reasons=reasons,
+        n_solves=o.n_solves if o is not None else 0,
+        solve_cpu_ms=(o.solve_cpu * 1e3) if o is not None else 0.0,
     )

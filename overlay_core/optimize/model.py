@@ -85,20 +85,43 @@ class Formulation:
     """Everything a solver path needs: bounds, linear cost, the tracking-error data and named rows.
 
     ``x = [s (m), b (n)]`` in fractions of ``V``. ``lb``/``ub`` (m+n,) are the hard bounds, with
-    ``bound_label`` naming the constraint that set each (``lot_size``, ``never_sell[XYZ]``...).
+    ``bound_kind`` (int codes into `BOUND_KINDS`) saying which constraint set each; `bound_label(j)` names
+    it (``never_sell[XYZ:never_sell]``...).
     """
 
     problem: AccountProblem
     V: float
     lb: np.ndarray
     ub: np.ndarray
-    bound_label: tuple[str, ...]
+    bound_kind: np.ndarray
     q: np.ndarray
     a0: np.ndarray  # active weights before trading, h - t (n,)
     risk_aversion: float
     rows: tuple[Rows, ...]
     relaxed: bool
     terms: tuple[str, ...] = field(default=())
+    liquidate: bool = False
+
+    def bound_label(self, j: int) -> str:
+        """The name of the hard bound on variable ``j`` (a lot's sale for j < m, a buy otherwise)."""
+        p = self.problem
+        k = BOUND_KINDS[int(self.bound_kind[j])]
+        if j < p.m:
+            sym = p.symbols[p.lot_sec[j]]
+            if k == "never_sell":
+                return f"never_sell[{sym}:{p.lot_sell_reason[j] or 'never_sell'}]"
+            if k == "wash_sale_loss_sale":
+                return f"wash_sale_loss_sale[{sym}:{p.lot_ids[j]}]"
+            if k == "required_exit":
+                return f"required_exit[{sym}:{p.exit_reason[p.lot_sec[j]] or 'restriction'}]"
+            if k == "lt_wait":
+                return f"lt_wait[{p.lot_ids[j]}]"
+            return k
+        i = j - p.m
+        if k == "no_buy":
+            why = p.buy_reason[i] or ("liquidate" if self.liquidate else "wash_same_day")
+            return f"no_buy[{p.symbols[i]}:{why}]"
+        return k
 
     @property
     def m(self) -> int:
@@ -286,6 +309,22 @@ def lt_wait_rows(p: AccountProblem, exit_lots: np.ndarray) -> list[Rows]:
     ]
 
 
+#: kinds of the hard bound on each variable (`Formulation.bound_kind`), named by `Formulation.bound_label`
+BOUND_KINDS = ("lot_size", "long_only", "no_buy", "never_sell", "wash_sale_loss_sale", "required_exit", "lt_wait")
+_LOT_SIZE, _LONG_ONLY, _NO_BUY, _NEVER_SELL, _WASH_LOSS, _EXIT, _LT_WAIT = range(len(BOUND_KINDS))
+
+
+def _static_rows(p: AccountProblem) -> tuple[Rows, ...]:
+    """The named rows that do not depend on the wash-sale pass (cached on the problem)."""
+    cached = p.__dict__.get("_static_rows")
+    if cached is None:
+        V = p.scale_value
+        rows = cash_rows(p, V) + gain_budget_rows(p, V) + turnover_rows(p) + sector_rows(p) + drift_rows(p)
+        cached = tuple(r for r in rows if r.r)
+        p.__dict__["_static_rows"] = cached
+    return cached
+
+
 def formulate(
     p: AccountProblem,
     *,
@@ -306,39 +345,28 @@ def formulate(
     m, n = p.m, p.n
     V = p.scale_value
     liquidate = p.status == "liquidate" if liquidate is None else liquidate
-    upper_s = p.lot_shares * p.lot_price / V
     lb = np.zeros(m + n)
-    ub = np.concatenate([upper_s, np.full(n, np.inf)])
-    label = ["lot_size"] * m + ["long_only"] * n
+    ub = np.concatenate([p.lot_shares * p.lot_price / V, np.full(n, np.inf)])
+    kind = np.concatenate([np.full(m, _LOT_SIZE, np.int8), np.full(n, _LONG_ONLY, np.int8)])
 
     # hard: buys blocked (never-buy, screen, substituted away, firm list, wash-sale rule (b), liquidate)
-    blocked_b = ~p.buy_allowed
-    if liquidate:
-        blocked_b = np.ones(n, bool)
+    blocked_b = np.ones(n, bool) if liquidate else ~p.buy_allowed
     if forbid_buy is not None:
         blocked_b = blocked_b | forbid_buy
-    for i in np.flatnonzero(blocked_b):
-        ub[m + i] = 0.0
-        why = p.buy_reason[i] or ("liquidate" if liquidate else "wash_same_day")
-        label[m + i] = f"no_buy[{p.symbols[i]}:{why}]"
+    ub[m:][blocked_b] = 0.0
+    kind[m:][blocked_b] = _NO_BUY
     # hard: sells blocked (never-sell; wash-sale rule (a) for a lot that would sell at a loss; two-pass)
     blocked_s = ~p.lot_sell_allowed
     loss_blocked = p.lot_loss_sale_blocked & p.lot_is_loss
     if forbid_sell is not None:
         loss_blocked = loss_blocked | forbid_sell
-    exit_lots = p.exit_required[p.lot_sec] & p.lot_sell_allowed
-    for l in np.flatnonzero(blocked_s | loss_blocked):
-        ub[l] = 0.0
-        sym = p.symbols[p.lot_sec[l]]
-        if blocked_s[l]:
-            label[l] = f"never_sell[{sym}:{p.lot_sell_reason[l] or 'never_sell'}]"
-        else:
-            label[l] = f"wash_sale_loss_sale[{sym}:{p.lot_ids[l]}]"
+    ub[:m][blocked_s | loss_blocked] = 0.0
+    kind[:m][loss_blocked] = _WASH_LOSS
+    kind[:m][blocked_s] = _NEVER_SELL
     # hard: a restriction requires the exit (never a never-sell; a wash-blocked loss lot waits)
-    for l in np.flatnonzero(exit_lots & ~loss_blocked):
-        lb[l] = ub[l]
-        label[l] = f"required_exit[{p.symbols[p.lot_sec[l]]}:{p.exit_reason[p.lot_sec[l]] or 'restriction'}]"
-    exit_lots = exit_lots & ~loss_blocked
+    exit_lots = p.exit_required[p.lot_sec] & p.lot_sell_allowed & ~loss_blocked
+    lb[:m][exit_lots] = ub[:m][exit_lots]
+    kind[:m][exit_lots] = _EXIT
 
     cs, cb = trading_cost(p)
     kappa = turnover_penalty(p)
@@ -348,26 +376,15 @@ def formulate(
         q[:m] -= 1.0
         terms.append("liquidation_reward")
 
-    rows: list[Rows] = []
-    rows += cash_rows(p, V)
-    rows += gain_budget_rows(p, V)
-    rows += turnover_rows(p)
-    rows += sector_rows(p)
-    rows += drift_rows(p)
-    rows += lt_wait_rows(p, exit_lots)
-    rows = [r for r in rows if r.r]
-
-    # a lt_wait row is a plain bound in strict mode
-    if not relaxed:
-        keep = []
-        for r in rows:
-            if r.family == "lt_wait":
-                ub[r.cols] = 0.0
-                for l in r.cols:
-                    label[l] = f"lt_wait[{p.lot_ids[l]}]"
-            else:
-                keep.append(r)
-        rows = keep
+    rows = list(_static_rows(p))
+    lt_lots = np.flatnonzero(p.lot_lt_wait & ~exit_lots)
+    if len(lt_lots):
+        if relaxed:
+            rows += lt_wait_rows(p, exit_lots)
+        else:  # a plain bound in strict mode
+            free = lt_lots[kind[lt_lots] == _LOT_SIZE]
+            ub[free] = 0.0
+            kind[free] = _LT_WAIT
 
     a0 = p.holdings_value / V - p.target
     ra = 0.0 if liquidate else p.risk_aversion
@@ -376,11 +393,12 @@ def formulate(
         V=V,
         lb=lb,
         ub=ub,
-        bound_label=tuple(label),
+        bound_kind=kind,
         q=q,
         a0=a0,
         risk_aversion=ra,
         rows=tuple(rows),
         relaxed=relaxed,
         terms=tuple(terms),
+        liquidate=liquidate,
     )

@@ -11,6 +11,7 @@ rates and costs as fractions (``cost_bps`` stays in bps as in the upload).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,11 @@ RELAXATION_ORDER: tuple[str, ...] = (
 )
 
 TRADING_STATUSES = ("active", "hold", "liquidate")
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def _arr(x: Any, dtype: Any) -> np.ndarray:
@@ -236,49 +242,49 @@ class AccountProblem:
     def taxable(self) -> bool:
         return self.tax_status == "taxable"
 
-    @property
+    @cached_property
     def shares_held(self) -> np.ndarray:
         """Shares held per security, shape (n,)."""
-        return np.bincount(self.lot_sec, weights=self.lot_shares, minlength=self.n)
+        return _ro(np.bincount(self.lot_sec, weights=self.lot_shares, minlength=self.n))
 
-    @property
+    @cached_property
     def holdings_value(self) -> np.ndarray:
-        return self.shares_held * self.prices
+        return _ro(self.shares_held * self.prices)
 
-    @property
+    @cached_property
     def value(self) -> float:
         """Account value, USD: cash plus every lot at today's close."""
         return float(self.cash + np.dot(self.lot_shares, self.prices[self.lot_sec]))
 
-    @property
+    @cached_property
     def scale_value(self) -> float:
         """The value weights are measured against after trading: the account value less the cash need
         (the withdrawal leaves the account), at least 5% of the value. USD."""
         return float(max(self.value - max(self.cash_need, 0.0), 0.05 * self.value))
 
-    @property
+    @cached_property
     def weights(self) -> np.ndarray:
-        return self.holdings_value / self.value
+        return _ro(self.holdings_value / self.value)
 
-    @property
+    @cached_property
     def lot_price(self) -> np.ndarray:
-        return self.prices[self.lot_sec]
+        return _ro(self.prices[self.lot_sec])
 
-    @property
+    @cached_property
     def lot_gain_per_share(self) -> np.ndarray:
         """Realized gain if one share of the lot is sold at today's close, USD (m,)."""
-        return self.lot_price - self.lot_basis
+        return _ro(self.lot_price - self.lot_basis)
 
-    @property
+    @cached_property
     def lot_is_loss(self) -> np.ndarray:
-        return self.lot_gain_per_share < 0
+        return _ro(self.lot_gain_per_share < 0)
 
-    @property
+    @cached_property
     def lot_lt_wait(self) -> np.ndarray:
         """Lots whose short-term gain would turn long-term within ``lt_wait_days`` (taxable accounts)."""
         if not self.taxable:
-            return np.zeros(self.m, bool)
-        return (~self.lot_long_term) & (self.lot_days_to_lt <= self.lt_wait_days) & (self.lot_gain_per_share > 0)
+            return _ro(np.zeros(self.m, bool))
+        return _ro((~self.lot_long_term) & (self.lot_days_to_lt <= self.lt_wait_days) & (self.lot_gain_per_share > 0))
 
     def covariance(self) -> np.ndarray:
         """Sigma = B F B' + diag(d), shape (n, n) (for tests and reports; the solver keeps the factor form)."""

@@ -27,7 +27,7 @@ import numpy as np
 
 from overlay_core.optimize.model import SLACK_PENALTY, Formulation, formulate
 from overlay_core.optimize.problem import AccountProblem
-from overlay_core.optimize.solve import Optimum, wash_conflicts
+from overlay_core.optimize.solve import Optimum, wash_conflicts, wash_sides
 
 #: penalty per unit (fraction of value) of a violated hard constraint in the merit function
 HARD_PENALTY = 1e4
@@ -98,7 +98,7 @@ def violated(f: Formulation, sell: np.ndarray, buy: np.ndarray, *, tol: float = 
     out: list[str] = []
     for r, g in f.row_values(x):
         out += [lab for lab, v, t in zip(r.labels, g, r.tol) if v > t + tol]
-    out += [f.bound_label[j] for j in np.flatnonzero(f.lb - x > tol)]
+    out += [f.bound_label(int(j)) for j in np.flatnonzero(f.lb - x > tol)]
     return tuple(dict.fromkeys(out))
 
 
@@ -130,6 +130,99 @@ def _sellable(p: AccountProblem, forbid_sell: np.ndarray, buy: np.ndarray) -> np
     bought_groups = np.unique(p.wash_group[buy > 0])
     ok &= ~(np.isin(p.wash_group[p.lot_sec], bought_groups) & p.lot_is_loss)
     return ok
+
+
+def polish(
+    f: Formulation,
+    sell: np.ndarray,
+    buy: np.ndarray,
+    *,
+    cash_goal: float,
+    exit_lots: np.ndarray,
+    forbid_sell: np.ndarray,
+    forbid_buy: np.ndarray,
+    gain_budget: float | None,
+    max_moves: int | None = None,
+) -> int:
+    """Greedy integer polish of rounded orders (in place): move one existing order by one increment, up or
+    down, while that lowers the objective (exact change for a single move), keeps cash >= ``cash_goal``,
+    the gain budget, every block, and breaks no row it did not break. Never creates or closes an order
+    (a move to 0 or onto a new security is left to the optimizer). Returns the number of moves made.
+    """
+    p = f.problem
+    m, n = p.m, p.n
+    V = f.V
+    lam = f.risk_aversion
+    diag = p.__dict__.get("_sigma_diag")
+    if diag is None:
+        diag = np.einsum("ij,jk,ik->i", p.B, p.F, p.B) + p.d
+        p.__dict__["_sigma_diag"] = diag
+    lot_inc = p.increment[p.lot_sec]
+    blocked = hard_blocked_lots(p, forbid_sell) | (f.ub[:m] <= 0) | exit_lots
+    tol_rows = {id(r): r.tol for r in f.rows}
+
+    def rows_bad(x: np.ndarray) -> float:
+        return float(sum(np.maximum(g - tol_rows[id(r)], 0.0).sum() for r, g in f.row_values(x) if r.family not in ("cash_nonnegative", "min_cash", "cash_need", "gain_budget")))
+
+    x = f.from_shares(sell, buy)
+    bad0 = rows_bad(x)
+    banned: set[tuple[int, int]] = set()
+    moves = 0
+    limit = max_moves if max_moves is not None else 2 * (m + n)
+    while moves < limit:
+        a = f.a0 - np.bincount(p.lot_sec, weights=x[:m], minlength=n) + x[m:]
+        Sa = p.B @ (p.F @ (p.B.T @ a)) + p.d * a
+        cash = float(p.cash + np.dot(sell, p.lot_price) - np.dot(buy, p.prices))
+        gain = float(np.dot(sell, p.lot_gain_per_share))
+        _, loss_groups = wash_sides(p, sell, buy)
+        bought_groups = np.unique(p.wash_group[buy > 0])
+        best, best_d, best_key = -1e-12, 0.0, None
+        # buys: +/- one increment of an existing buy
+        for sign in (1.0, -1.0):
+            d = sign * p.increment * p.prices / V  # change of b (fraction)
+            dv = np.where(buy > 0, lam * (2 * d * Sa + d * d * diag) + f.q[m:] * d, np.inf)
+            if sign > 0:
+                dv[~p.buy_allowed | forbid_buy | np.isin(p.wash_group, loss_groups)] = np.inf
+                dv[cash - p.increment * p.prices < cash_goal] = np.inf
+            else:
+                dv[buy - p.increment < 0.5 * p.increment] = np.inf  # never close an order
+            for i in np.argsort(dv)[:3]:
+                if dv[i] < best and (m + int(i), int(sign)) not in banned:
+                    best, best_d, best_key = float(dv[i]), float(d[i]), (m + int(i), int(sign))
+                    break
+        # sells: +/- one increment of an existing sale of a lot
+        for sign in (1.0, -1.0):
+            d = sign * lot_inc * p.lot_price / V
+            dv = np.where((sell > 0) & ~blocked, lam * (-2 * d * Sa[p.lot_sec] + d * d * diag[p.lot_sec]) + f.q[:m] * d, np.inf)
+            if sign > 0:
+                dv[sell + lot_inc > p.lot_shares + 1e-9] = np.inf
+                dv[p.lot_is_loss & np.isin(p.wash_group[p.lot_sec], bought_groups)] = np.inf
+                if gain_budget is not None:
+                    dv[gain + lot_inc * p.lot_gain_per_share > gain_budget + TOL_USD] = np.inf
+            else:
+                dv[sell - lot_inc < 0.5 * lot_inc] = np.inf
+                dv[cash - lot_inc * p.lot_price < cash_goal] = np.inf
+                if gain_budget is not None:
+                    dv[gain - lot_inc * p.lot_gain_per_share > gain_budget + TOL_USD] = np.inf
+            for l in np.argsort(dv)[:3]:
+                if dv[l] < best and (int(l), int(sign)) not in banned:
+                    best, best_d, best_key = float(dv[l]), float(d[l]), (int(l), int(sign))
+                    break
+        if best_key is None:
+            break
+        j, sign = best_key
+        x2 = x.copy()
+        x2[j] += best_d
+        if rows_bad(x2) > bad0 + 1e-12:
+            banned.add(best_key)
+            continue
+        x = x2
+        if j < m:
+            sell[j] = np.round(sell[j] + sign * lot_inc[j], 9)
+        else:
+            buy[j - m] = np.round(buy[j - m] + sign * p.increment[j - m], 9)
+        moves += 1
+    return moves
 
 
 def round_orders(o: Optimum) -> Orders:
@@ -230,6 +323,12 @@ def round_orders(o: Optimum) -> Orders:
                     cut = min(buy[i], np.ceil(short / p.prices[i] / inc[i] - 1e-9) * inc[i])
                     buy[i] = np.round(buy[i] - cut, 9)
             notes.append("sales reduced to keep the gain budget after rounding")
+
+    # 5b. polish: one increment more or less on an existing order where that lowers the objective
+    budget = p.gain_allowance if (p.taxable and p.gain_allowance is not None and "gain_budget" not in o.relaxed) else None
+    moved = polish(strict, sell, buy, cash_goal=cash_goal, exit_lots=exit_lots, forbid_sell=o.forbid_sell, forbid_buy=o.forbid_buy, gain_budget=budget)
+    if moved:
+        notes.append(f"{moved} order(s) moved by one increment after rounding (a lower objective)")
 
     # 6. the wash-sale rule on the final lines: never a buy and a loss sale of one group
     groups = wash_conflicts(p, sell, buy)

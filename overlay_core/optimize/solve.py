@@ -1,21 +1,27 @@
-"""Solve one account: strict first, relaxed in the contract's order if infeasible, the wash-sale two-pass.
+"""Solve one account: elastic first, relaxed in the contract's order if infeasible, the wash-sale two-pass.
 
 `optimize_account(problem)` returns an `Optimum`: continuous shares to sell per lot and to buy per
 security, what was relaxed and why, which constraints bind, and the solver's time.
 
-Relaxation. The strict problem has every constraint hard. If the solver proves it infeasible, the soft
-families (drift bands -> sector caps -> turnover limit -> minimum cash -> gain budget -> lt_wait -> cash
-need) get one slack per row with a penalty that doubles along that order (`model.SLACK_PENALTY`), so the
-earliest families give way first and a later one only by what the earlier ones cannot absorb; a cash need
-is then "partly met" by the most cash the hard constraints allow. A family whose slack is > 0 is flagged,
-and the diagnosis names the hard constraints that bind against it (from the duals).
+Relaxation. Every solve is "elastic": the soft families (drift bands -> sector caps -> turnover limit ->
+minimum cash -> gain budget -> lt_wait -> cash need) get one slack per row with a penalty that doubles
+along that order (`model.SLACK_PENALTY`), hard constraints stay hard. When every slack is 0 the solution
+is the strict optimum (one solve, the common case). When a slack is used, the strict problem is solved
+too: if it is feasible its optimum is kept (the penalty was too small to be exact); if it is infeasible
+the elastic solution stands -- the earliest families gave way first and a later one only by what the
+earlier ones cannot absorb; a cash need is then "partly met" by the most cash the hard constraints allow.
+A family whose slack is > 0 is flagged, and the diagnosis names the hard constraints that bind against
+it (from the duals). Only the hard constraints can make the problem infeasible (`OptimizationError`).
 
 The wash-sale two-pass method. "Never a buy and a loss sale of one wash group on one day" is not convex
-(it is an either/or). Pass 1 solves without it. For every wash group where the optimum both buys and sells
+(it is an either/or). Pass 1 solves without it. For the wash groups where the optimum both buys and sells
 a lot at a loss, pass 2 solves twice: (A) with the buys of those groups forbidden, (B) with their loss
-sales forbidden, and keeps the one with the lower objective -- the cheaper side to give up. New conflicts
-(rare) repeat the step, the forbidden sets only growing, so it ends. `rounding` checks the rule again on
-the final orders.
+sales forbidden; group by group, a group that stays idle on the side it keeps prefers the other branch
+(a mixed branch is solved when that differs); the lowest objective wins -- the cheaper side to give up.
+Then a group whose kept side turned out idle is flipped once (the solution stays feasible, so the
+objective can only fall): tomorrow's review, where that group is free, then finds nothing better (no
+churn). New conflicts repeat the step (at most 10 rounds). Trades too small to survive rounding do not
+count as conflicts; `rounding` checks the rule again on the final orders.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from overlay_core.optimize.problem import RELAXATION_ORDER, AccountProblem
 
 #: a trade smaller than this (fraction of account value) is treated as none when checking conflicts
 EPS = 1e-7
+#: a slack above this (fraction of account value) means a soft constraint gave way
+SLACK_TOL = 1e-8
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +68,7 @@ class Optimum:
     solve_time: float
     total_time: float
     n_solves: int
+    solve_cpu: float = 0.0
     forbid_buy: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
     forbid_sell: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
 
@@ -109,11 +118,12 @@ def _binding(f: Formulation, raw: RawSolution, tol: float = 1e-7) -> tuple[str, 
             out += [lab for lab, v in zip(r.labels, d) if abs(v) > tol]
             i += r.r
     if raw.bound_dual is not None:
-        out += [f.bound_label[j] for j in np.flatnonzero(np.abs(raw.bound_dual) > tol) if f.bound_label[j] not in ("lot_size", "long_only")]
+        sel = np.flatnonzero((np.abs(raw.bound_dual) > tol) & (f.bound_kind > 1))  # not lot_size / long_only
+        out += [f.bound_label(int(j)) for j in sel]
     return tuple(dict.fromkeys(out))
 
 
-def _relaxed_families(f: Formulation, raw: RawSolution, tol: float = 1e-8) -> dict[str, float]:
+def _relaxed_families(f: Formulation, raw: RawSolution, tol: float = SLACK_TOL) -> dict[str, float]:
     """Soft family -> total slack (fraction of account value), only where > tol."""
     out: dict[str, float] = {}
     if not f.relaxed or raw.slack is None:
@@ -133,7 +143,7 @@ def _hard_infeasibility(p: AccountProblem, f: Formulation) -> OptimizationError:
     """Explain why even the relaxed problem has no solution (only hard constraints can cause it)."""
     V = f.V
     most_cash = p.cash + float(f.ub[: p.m].sum()) * V
-    blocked = sorted({lab for lab in f.bound_label[: p.m] if lab.startswith(("never_sell", "wash_sale"))})
+    blocked = sorted({f.bound_label(int(j)) for j in np.flatnonzero(np.isin(f.bound_kind[: p.m], (3, 4)))})
     conflicts = ["cash_nonnegative"] + blocked
     return OptimizationError(
         f"account {p.account_id}: no order set keeps cash >= 0: cash {p.cash:,.2f} USD, at most "
@@ -190,13 +200,19 @@ def optimize_account(
     fb = np.zeros(p.n, bool) if forbid_buy is None else forbid_buy.copy()
     fs = np.zeros(p.m, bool) if forbid_sell is None else forbid_sell.copy()
     log: list[RawSolution] = []
-    relaxed_mode = False
-    f = formulate(p, relaxed=False, forbid_buy=fb, forbid_sell=fs)
-    raw = _solve(f, solver, path, log)
-    if raw.status == "infeasible":
-        relaxed_mode = True
-        f = formulate(p, relaxed=True, forbid_buy=fb, forbid_sell=fs)
-        raw = _solve(f, solver, path, log)
+    def elastic(fb_: np.ndarray, fs_: np.ndarray) -> tuple[Formulation, RawSolution]:
+        """Solve with penalized slacks on the soft rows; if a slack is used, check the strict problem:
+        feasible -> its optimum (the penalty was too small to be exact), infeasible -> the relaxed one."""
+        f2 = formulate(p, relaxed=True, forbid_buy=fb_, forbid_sell=fs_)
+        r2 = _solve(f2, solver, path, log)
+        if r2.status == "optimal" and r2.slack is not None and r2.slack.size and float(r2.slack.max()) > SLACK_TOL:
+            f3 = formulate(p, relaxed=False, forbid_buy=fb_, forbid_sell=fs_)
+            r3 = _solve(f3, solver, path, log)
+            if r3.status == "optimal":
+                return f3, r3
+        return f2, r2
+
+    f, raw = elastic(fb, fs)
     if raw.status == "infeasible":
         raise _hard_infeasibility(p, f)
     if raw.status != "optimal" or raw.x is None:
@@ -217,11 +233,7 @@ def optimize_account(
         return user_fb | np.isin(p.wash_group, gb), user_fs | (np.isin(p.wash_group[p.lot_sec], gs) & p.lot_is_loss)
 
     def resolve(fb_: np.ndarray, fs_: np.ndarray) -> tuple[Formulation, RawSolution] | None:
-        f2 = formulate(p, relaxed=relaxed_mode, forbid_buy=fb_, forbid_sell=fs_)
-        r2 = _solve(f2, solver, path, log)
-        if r2.status == "infeasible" and not relaxed_mode:
-            f2 = formulate(p, relaxed=True, forbid_buy=fb_, forbid_sell=fs_)
-            r2 = _solve(f2, solver, path, log)
+        f2, r2 = elastic(fb_, fs_)
         return (f2, r2) if r2.status == "optimal" and r2.x is not None else None
 
     for _ in range(10):
@@ -261,7 +273,6 @@ def optimize_account(
             _, side, (f, raw), chosen = cand[0]
             side_of.clear()
             side_of.update(chosen)
-            relaxed_mode = f.relaxed
             fb, fs = masks(side_of)
             names = sorted({p.symbols[i] for i in np.flatnonzero(np.isin(p.wash_group, groups))})
             notes.append(f"wash groups of {', '.join(names)}: gave up the {side} (both on one day would wash the loss)")
@@ -284,7 +295,6 @@ def optimize_account(
         side_of = trial
         f, raw = got
         fb, fs = masks(side_of)
-        relaxed_mode = f.relaxed
 
     sell, buy = f.to_shares(raw.x)
     sell = np.clip(sell, 0.0, p.lot_shares)
@@ -310,6 +320,7 @@ def optimize_account(
         solve_time=sum(r.solve_time for r in log),
         total_time=sum(r.total_time for r in log),
         n_solves=len(log),
+        solve_cpu=sum(r.solve_cpu for r in log),
         forbid_buy=fb,
         forbid_sell=fs,
     )

@@ -1,0 +1,96 @@
+"""Speed of the optimizer per account, against the goals of issue 6 and the floor of PERFORMANCE.md.
+
+Sizes: a = 15 securities / 40 lots (ETF model), b = 100 / 500, c = 500 / 3,000 (direct index), random
+accounts from `optimize.synthetic.random_problem` (restrictions on: never-buys, never-sells, wash-sale
+blocks, cash needs, gain budgets, bands, caps).
+
+Per account, one core (run with OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1):
+
+- ``one solve``: `formulate` + `solve_fast` once (what PERFORMANCE.md calls "matrices built directly, then
+  Clarabel"), with the solver's own time beside it;
+- ``end to end``: `propose` = every solve (strict, relaxed if needed, the wash-sale passes) + rounding +
+  checks + reasons + explanation, with the summed solver time and the number of solves;
+- the goal: time outside the solver <= 1 ms + 0.5 x the solver's time; end to end <= 3 / 15 / 120 ms.
+
+Usage: ``python benchmarks/bench_optimize.py [--accounts N] [--sizes a,b,c]``. Timings on a shared
+machine are noisy: medians are the figure to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
+
+from overlay_core.optimize.fast import solve_fast  # noqa: E402
+from overlay_core.optimize.model import formulate  # noqa: E402
+from overlay_core.optimize.propose import propose  # noqa: E402
+from overlay_core.optimize.synthetic import SIZES, random_problem  # noqa: E402
+
+GOAL_MS = {"a": 3.0, "b": 15.0, "c": 120.0}
+
+
+def _pct(x: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(x), q))
+
+
+def bench(size: str, accounts: int, seed: int = 0, restrictions: bool = True) -> dict[str, float]:
+    n, m = SIZES[size]
+    rng = np.random.default_rng(seed)
+    problems = [random_problem(rng, n, m, restrictions=restrictions, account_id=f"{size}{j}") for j in range(accounts)]
+    # warm up (imports, first calls)
+    propose(problems[0])
+    one_total, one_solver = [], []
+    e2e_total, e2e_solver, solves = [], [], []
+    for p in problems:
+        t0 = time.perf_counter()
+        f = formulate(p)
+        raw = solve_fast(f)
+        one_total.append((time.perf_counter() - t0) * 1e3)
+        one_solver.append(raw.solve_time * 1e3)
+        t0 = time.perf_counter()
+        pr = propose(p)
+        e2e_total.append((time.perf_counter() - t0) * 1e3)
+        e2e_solver.append(pr.explanation.solve_ms)
+        solves.append(pr.explanation.n_solves)
+    outside = [t - s for t, s in zip(e2e_total, e2e_solver)]
+    one_outside = [t - s for t, s in zip(one_total, one_solver)]
+    return {
+        "one_total_med": _pct(one_total, 50),
+        "one_total_p90": _pct(one_total, 90),
+        "one_solver_med": _pct(one_solver, 50),
+        "one_outside_med": _pct(one_outside, 50),
+        "e2e_med": _pct(e2e_total, 50),
+        "e2e_p90": _pct(e2e_total, 90),
+        "e2e_solver_med": _pct(e2e_solver, 50),
+        "e2e_outside_med": _pct(outside, 50),
+        "solves_med": _pct(solves, 50),
+        "solves_max": float(max(solves)),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--accounts", type=int, default=0, help="accounts per size (default 60 / 30 / 8)")
+    ap.add_argument("--sizes", default="a,b,c")
+    ap.add_argument("--no-restrictions", action="store_true")
+    args = ap.parse_args()
+    default = {"a": 60, "b": 30, "c": 8}
+    print(f"{'size':4} {'one solve ms (med/p90)':>24} {'solver':>8} {'outside':>8} | {'end to end ms (med/p90)':>24} {'solver':>8} {'outside':>8} {'solves':>10} | goal")
+    for size in args.sizes.split(","):
+        r = bench(size, args.accounts or default[size], restrictions=not args.no_restrictions)
+        goal_outside = 1.0 + 0.5 * r["e2e_solver_med"]
+        print(
+            f"{size:4} {r['one_total_med']:>12.2f} / {r['one_total_p90']:<9.2f} {r['one_solver_med']:>8.2f} {r['one_outside_med']:>8.2f} | "
+            f"{r['e2e_med']:>12.2f} / {r['e2e_p90']:<9.2f} {r['e2e_solver_med']:>8.2f} {r['e2e_outside_med']:>8.2f} "
+            f"{r['solves_med']:>4.0f} (max {r['solves_max']:.0f}) | <= {GOAL_MS[size]:g} ms e2e, outside <= {goal_outside:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -22,30 +22,39 @@ from overlay_core.errors import OverlayError
 
 
 def _pct(x: float | None) -> str:
-    return "" if x is None else f"{100 * x:.2f}%"
+    return "" if x is None else f"{100 * x:.1f}%"
+
+
+def _usd(x: float | None) -> str:
+    x = x or 0.0
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{x / size:,.1f}{unit}"
+    return f"{x:,.0f}"
 
 
 def summary_table(summary: pl.DataFrame, title: str) -> Table:
-    table = Table(title=title)
+    """The cascade summary, one row per target and advisor (compact: fits 80 columns)."""
+    table = Table(title=title, caption="TE: mean ex-ante tracking error of today's holdings; moved: mean one-way change of the target")
     for col, justify in (
         ("target", "left"),
         ("advisor", "left"),
-        ("accounts", "right"),
-        ("value (USD)", "right"),
-        ("TE before", "right"),
-        ("TE after", "right"),
-        ("to rebalance before", "right"),
-        ("to rebalance after", "right"),
-        ("target moved", "right"),
-        ("errors", "right"),
+        ("accts", "right"),
+        ("value", "right"),
+        ("TE now", "right"),
+        ("TE new", "right"),
+        ("rebal now", "right"),
+        ("rebal new", "right"),
+        ("moved", "right"),
+        ("err", "right"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in summary.iter_rows(named=True):
         table.add_row(
             r["target_id"],
             r["advisor"] or "",
             f"{r['accounts']:,}",
-            f"{r['value'] or 0:,.2f}",
+            _usd(r["value"]),
             _pct(r["te_before_mean"]),
             _pct(r["te_after_mean"]),
             f"{r['needs_rebalance_before']:,}",
@@ -54,6 +63,11 @@ def summary_table(summary: pl.DataFrame, title: str) -> Table:
             f"{r['errors']:,}",
         )
     return table
+
+
+def money_to_cents(frame: pl.DataFrame) -> pl.DataFrame:
+    """The ``value`` column rounded half-even to cents (at output only)."""
+    return frame.with_columns(pl.col("value").round(2, mode="half_to_even"))
 
 
 @app.command()
@@ -75,8 +89,8 @@ def cascade(
         book = read_upload(upload_dir, as_of=day, trade_date=trade)
         ch = read_change(change, book)
         result = run_cascade(book, ch, risk=risk_model(book))
-        write_csv_atomic(result.accounts, out / "cascade_accounts.csv")
-        write_csv_atomic(result.summary, out / "cascade_summary.csv")
+        write_csv_atomic(money_to_cents(result.accounts), out / "cascade_accounts.csv")
+        write_csv_atomic(money_to_cents(result.summary), out / "cascade_summary.csv")
     except OverlayError as exc:
         raise typer.Exit(report_error(exc)) from None
     what = "models" if ch.kind == "models" else "targets"

@@ -186,7 +186,7 @@ def shared_store(tmp_path_factory):
         yield s
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     versions=st.lists(
         st.dictionaries(

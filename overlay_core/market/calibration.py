@@ -22,6 +22,8 @@ from overlay_core.market.simulator import simulate_prices, universe_frame
 STATISTICS: dict[str, str] = {
     "index_vol": "S&P 500: annualized volatility of daily log returns",
     "index_return": "S&P 500: annualized log return (real: price index, no dividends)",
+    "index_vol_monthly": "S&P 500: annualized volatility of 21-day log returns",
+    "index_autocorr": "S&P 500: lag-1 autocorrelation of daily log returns",
     "index_max_drawdown": "S&P 500: maximum drawdown (fraction lost, peak to trough)",
     "index_kurtosis": "S&P 500: excess kurtosis of daily log returns",
     "index_vol_clustering": "S&P 500: mean autocorrelation of |daily return|, lags 1-5",
@@ -80,6 +82,8 @@ def market_statistics(stocks: np.ndarray, index: np.ndarray, dates: Sequence[dt.
     out: dict[str, float] = {}
     out["index_vol"] = float(ri.std(ddof=1) * sq)
     out["index_return"] = float(ri.mean() * TRADING_DAYS)
+    out["index_vol_monthly"] = float(np.diff(np.log(index[::21])).std(ddof=1) * np.sqrt(TRADING_DAYS / 21))
+    out["index_autocorr"] = float(np.corrcoef(ri[1:], ri[:-1])[0, 1])
     out["index_max_drawdown"] = float(_max_drawdown(index[:, None])[0])
     out["index_kurtosis"] = float(_excess_kurtosis(ri[:, None])[0])
     a = np.abs(ri - ri.mean())

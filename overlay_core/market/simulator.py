@@ -228,6 +228,11 @@ def _factors(seed: int, n: int, model: MarketModel) -> _Factors:
     daily = vols / math.sqrt(TRADING_DAYS)
     x[:, 0] = z_m
     macro = x * daily * ratio[:, None] ** exps
+    theta = model.market_ma1
+    if theta != 0.0:  # MA(1): part of each day's market move reverts the next day (variance kept)
+        shock = macro[:, 0].copy()
+        macro[1:, 0] += theta * shock[:-1]
+        macro[:, 0] /= math.sqrt(1.0 + theta * theta)
     cov = corr * np.outer(vols, vols)
     return _Factors(macro=macro, vol_ratio=ratio, cov=cov)
 

@@ -17,6 +17,7 @@ RANGES = {
     "index_max_drawdown": (0.15, 0.80),
     "index_kurtosis": (2.0, 25.0),
     "index_vol_clustering": (0.12, 0.50),
+    "index_autocorr": (-0.15, -0.02),
     "stock_vol_median": (0.20, 0.45),
     "stock_vol_dispersion": (0.04, 0.25),
     "avg_pairwise_corr": (0.20, 0.50),

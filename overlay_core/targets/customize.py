@@ -573,10 +573,6 @@ def _dynamic(
             w[U.cash] -= left
         note = " (held, not bought)" if i in st.blocked else ""
         adj.append(("never_sell", f"{U.symbols[i]} held {_fmt(h)} > target {_fmt(h - delta)}: target raised{note}"))
-    for code, name, lim in st.caps:
-        total = float(w[U.sector == code].sum())
-        if total > lim + 1e-9:
-            adj.append(("relaxed", f"sector {name} cap {_fmt(lim)} exceeded by never-sell positions: {_fmt(total)}"))
     # 6. cash
     c0 = float(w[U.cash])
     need = cash_need / value if value > 0 else 0.0
@@ -606,6 +602,11 @@ def _dynamic(
                 f"cash_need {_fmt(need)})",
             )
         )
+    if fixed.any():
+        for code, name, lim in st.caps:
+            total = float(w[U.sector == code].sum())
+            if total > lim + 1e-9:
+                adj.append(("relaxed", f"sector {name} cap {_fmt(lim)} exceeded by never-sell positions: {_fmt(total)}"))
     w = np.where(w > EPS, w, 0.0)
     w[U.cash] += 1.0 - w.sum()  # float noise only (< 1e-15)
     if w[U.cash] < 0:

@@ -399,3 +399,12 @@ def test_per_account_accessors_match_the_frames() -> None:
         assert res.blocked_of(a) == dict(res.blocked.filter(pl.col("account_id") == a).select("symbol", "reason").iter_rows())
     assert res.never_sell_of("A1") == {"AAA"} and res.never_sell_of("A2") == frozenset()
     assert res.of("nobody") == {} and res.blocked_of("nobody") == {}
+
+
+def test_never_sell_above_a_sector_cap_is_kept_and_the_cap_relaxed() -> None:
+    # tech capped at 10%, but AAA (tech) is held at 20% and may not be sold
+    w, res = one([("never_sell", "AAA", None), ("sector_max", "tech", 0.1)], lots=[("A1", "AAA", 400)], cash=80_000.0)
+    assert w["AAA"] == pytest.approx(0.2, abs=1e-12)
+    assert w.get("AAB", 0.0) == 0.0
+    assert any("exceeded by never-sell positions" in d for d in res.adjustments["detail"].to_list())
+    assert classes(w)["us_equity"] == pytest.approx(0.7, abs=1e-12)

@@ -177,7 +177,7 @@ def _read_raw(path: Path) -> pl.DataFrame:
 def _to_date(col: pl.Series) -> pl.Series:
     if col.dtype == pl.Date:
         return col
-    if col.dtype in (pl.Datetime, pl.Datetime("ms"), pl.Datetime("us"), pl.Datetime("ns")) or isinstance(col.dtype, pl.Datetime):
+    if isinstance(col.dtype, pl.Datetime):
         return col.dt.date()
     return col.cast(pl.String).str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
 

@@ -25,7 +25,6 @@ from overlay_core.errors import ConfigError, DataError, Problem
 from overlay_core.market.model import FACTORS, TRADING_DAYS, MarketModel, canonical_sector
 
 UNIVERSE = "universe"  # the name used in Problems about the universe frame
-_FUND_TYPES = frozenset(SECURITY_TYPES) - {"equity"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -43,6 +42,24 @@ def _exchange_calendar(name: str, first_year: int, last_year: int):  # type: ign
         raise ConfigError(f"calendar {name!r} from {first_year} to {last_year} is not available: {exc}") from exc
 
 
+def _sessions(first: dt.date, last: dt.date, calendar: str) -> list[dt.date]:
+    """The sessions of `calendar` in [first, last]: `overlay_core.calendar` for XNYS inside its range,
+    else `exchange_calendars` directly (cached per calendar and span of years)."""
+    if calendar == "XNYS":
+        nyse_range = nyse._nyse()
+        if nyse_range.first_session.date() <= first and last <= nyse_range.last_session.date():
+            return nyse.business_days(first, last)
+    import pandas as pd
+
+    cal = _exchange_calendar(calendar, min(first.year, 1990) - 1, max(last.year + 1, 2030))
+    return [ts.date() for ts in cal.sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))]
+
+
+def _span(days: int) -> dt.timedelta:
+    """Calendar days that surely hold `days` sessions (5 a week, minus up to ~10 holidays a year)."""
+    return dt.timedelta(days=int(days * 7 / 5 * 1.05) + 20)
+
+
 def simulation_dates(start: dt.date, days: int, *, calendar: str = "XNYS") -> list[dt.date]:
     """The first `days` business days of `calendar` on or after `start`.
 
@@ -52,21 +69,9 @@ def simulation_dates(start: dt.date, days: int, *, calendar: str = "XNYS") -> li
     """
     if days < 1:
         raise ConfigError(f"days: found {days}; expected at least 1")
-    span = dt.timedelta(days=int(days * 7 / 5 * 1.05) + 20)
-    end = start + span
-    if calendar == "XNYS":
-        cal = nyse._nyse()
-        if cal.first_session.date() <= start and end <= cal.last_session.date():
-            out = nyse.business_days(start, end)
-            if len(out) >= days:
-                return out[:days]
-    cal = _exchange_calendar(calendar, min(start.year, 1990) - 1, max(end.year + 1, dt.date.today().year + 2))
-    import pandas as pd
-
-    sessions = cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
-    out = [ts.date() for ts in sessions]
-    if len(out) < days:  # pragma: no cover - the span above always holds enough sessions
-        raise ConfigError(f"calendar {calendar!r} has only {len(out)} sessions from {start} to {end}; expected {days}")
+    out = _sessions(start, start + _span(days), calendar)
+    if len(out) < days:  # pragma: no cover - the span always holds enough sessions
+        raise ConfigError(f"calendar {calendar!r} has only {len(out)} sessions from {start}; expected {days}")
     return out[:days]
 
 
@@ -77,18 +82,10 @@ def simulation_start(end: dt.date, *, days: int, calendar: str = "XNYS") -> dt.d
     """
     if days < 1:
         raise ConfigError(f"days: found {days}; expected at least 1")
-    import pandas as pd
-
-    first = end - dt.timedelta(days=int(days * 7 / 5 * 1.05) + 20)
-    if calendar == "XNYS":
-        cal = nyse._nyse()
-        if cal.first_session.date() <= first and end <= cal.last_session.date():
-            sessions = nyse.business_days(first, end)
-            if len(sessions) >= days:
-                return sessions[-days]
-    cal = _exchange_calendar(calendar, min(first.year, 1990) - 1, max(end.year + 1, dt.date.today().year + 2))
-    sessions = [ts.date() for ts in cal.sessions_in_range(pd.Timestamp(first), pd.Timestamp(end))]
-    return sessions[-days]
+    out = _sessions(end - _span(days), end, calendar)
+    if len(out) < days:  # pragma: no cover - the span always holds enough sessions
+        raise ConfigError(f"calendar {calendar!r} has only {len(out)} sessions before {end}; expected {days}")
+    return out[-days]
 
 
 # --------------------------------------------------------------------------------------------------

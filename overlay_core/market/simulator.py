@@ -394,7 +394,8 @@ def simulate_prices(
         (GICS names; a stock or a sector fund loads on that sector's factor), ``tracks`` and
         ``wash_group``: securities with the same ``tracks`` value (or, where ``tracks`` is absent or
         empty, the same ``wash_group``) follow **one underlying index** plus a tracking noise of
-        `MarketModel.tracking_error` (correlation ~0.9999). Funds of one class tracking different
+        `MarketModel.tracking_error` (correlation ~0.9999); the underlying takes the parameters of
+        the group's first member by symbol. Funds of one class tracking different
         indexes (legal substitutes) correlate at ~0.99 (their `idio_vol_fund`).
     start : the first date (rolled forward to a business day); its close is the start price.
     days : number of business days (rows per symbol), >= 1.

@@ -4,6 +4,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from overlay_core.errors import ConfigError, DataError
@@ -102,3 +104,25 @@ def test_price_file_errors_name_file_row_column(tmp_path):
     text = str(err.value)
     assert "row 1, column 'A': found 'x'; expected a number > 0" in text
     assert text.count("found '2020-13-01'") == 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    closes=st.lists(
+        st.lists(st.one_of(st.none(), st.floats(0.01, 1e6, allow_nan=False)), min_size=3, max_size=3),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_wide_and_long_files_read_alike(tmp_path_factory, closes):
+    folder = tmp_path_factory.mktemp("prices")
+    dates = [dt.date(2021, 1, 4) + dt.timedelta(days=i) for i in range(len(closes))]
+    wide = pl.DataFrame({"date": dates, **{s: [row[k] for row in closes] for k, s in enumerate(["A", "B.C", "D-1"])}})
+    long = wide.unpivot(index="date", variable_name="symbol", value_name="close").drop_nulls("close")
+    if long.height == 0:
+        return
+    wide.write_csv(folder / "wide.csv")
+    long.write_csv(folder / "long.csv")
+    a, b = read_price_file(folder / "wide.csv"), read_price_file(folder / "long.csv")
+    assert_frame_equal(a, b)
+    assert_frame_equal(a, long.sort("symbol", "date"), check_exact=False, rel_tol=1e-12)

@@ -162,3 +162,18 @@ def test_other_calendars_and_unknown_ones():
     assert dt.date(2024, 12, 25) not in dates and dt.date(2024, 12, 26) not in dates  # Christmas, Boxing Day
     with pytest.raises(ConfigError, match="calendar 'NOPE'"):
         simulation_dates(dt.date(2024, 1, 2), 5, calendar="NOPE")
+
+
+def test_market_model_is_frozen_and_replaceable():
+    import dataclasses
+
+    m = MarketModel()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.market_vol = 0.3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        m.asset_classes["cash"] = m.asset_classes["reit"]  # type: ignore[index]
+    calm = dataclasses.replace(m, market_vol=0.10, regime_vol=0.0)
+    assert m.market_vol == 0.20 and calm.market_vol == 0.10
+    _, r_calm = simulate_returns(UNIVERSE.head(1), days=2000, seed=1, model=calm)
+    _, r = simulate_returns(UNIVERSE.head(1), days=2000, seed=1, model=m)
+    assert r_calm.std() < r.std()

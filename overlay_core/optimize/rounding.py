@@ -72,13 +72,18 @@ def _grid(x: np.ndarray, inc: np.ndarray, how: str) -> np.ndarray:
     return np.round(q * inc, 9)
 
 
-def merit(f: Formulation, sell: np.ndarray, buy: np.ndarray) -> float:
-    """Objective + penalties of every violated row and required exit, at shares ``sell`` (m,), ``buy`` (n,)."""
+def merit(f: Formulation, sell: np.ndarray, buy: np.ndarray, *, allowed: dict[int, np.ndarray] | None = None) -> float:
+    """Objective + penalties of every violated row and required exit, at shares ``sell`` (m,), ``buy`` (n,).
+
+    A row counts as violated beyond its rounding room (`Rows.tol`) plus, when given, ``allowed[id(row)]``:
+    the violation the optimum itself could not avoid (a relaxed account), which no trade can remove.
+    """
     p = f.problem
     x = f.from_shares(sell, buy)
     val = f.objective(x)
     for r, g in f.row_values(x):
-        viol = np.where(g > r.tol + 1e-12, g, 0.0)
+        room = r.tol if allowed is None else r.tol + allowed.get(id(r), 0.0)
+        viol = np.where(g > room + 1e-12, g - (0.0 if allowed is None else allowed.get(id(r), 0.0)), 0.0)
         val += float(viol.sum()) * (SLACK_PENALTY[r.family] if r.soft else HARD_PENALTY)
     # required exits (and any other hard lower bound) not met; sales above a hard upper bound
     short = np.maximum(f.lb - x, 0.0)
@@ -91,13 +96,14 @@ def merit(f: Formulation, sell: np.ndarray, buy: np.ndarray) -> float:
     return val
 
 
-def violated(f: Formulation, sell: np.ndarray, buy: np.ndarray, *, tol: float = 1e-9) -> tuple[str, ...]:
+def violated(f: Formulation, sell: np.ndarray, buy: np.ndarray, *, tol: float = 1e-9, allowed: dict[int, np.ndarray] | None = None) -> tuple[str, ...]:
     """Labels of the rows and required exits that shares ``sell`` (m,), ``buy`` (n,) break."""
     p = f.problem
     x = f.from_shares(sell, buy)
     out: list[str] = []
     for r, g in f.row_values(x):
-        out += [lab for lab, v, t in zip(r.labels, g, r.tol) if v > t + tol]
+        extra = np.zeros(r.r) if allowed is None else allowed.get(id(r), np.zeros(r.r))
+        out += [lab for lab, v, t, e in zip(r.labels, g, r.tol, extra) if v > t + e + tol]
     out += [f.bound_label(int(j)) for j in np.flatnonzero(f.lb - x > tol)]
     return tuple(dict.fromkeys(out))
 
@@ -161,8 +167,12 @@ def polish(
     blocked = hard_blocked_lots(p, forbid_sell) | (f.ub[:m] <= 0) | exit_lots
     tol_rows = {id(r): r.tol for r in f.rows}
 
-    def rows_bad(x: np.ndarray) -> float:
-        return float(sum(np.maximum(g - tol_rows[id(r)], 0.0).sum() for r, g in f.row_values(x) if r.family not in ("cash_nonnegative", "min_cash", "cash_need", "gain_budget")))
+    skip = ("cash_nonnegative", "min_cash", "cash_need", "gain_budget")
+
+    def rows_bad(x: np.ndarray) -> np.ndarray:
+        # each row's violation of the solver's (tightened) bound: the rounding room is not for the polish
+        parts = [np.maximum(g + tol_rows[id(r)], 0.0) for r, g in f.row_values(x) if r.family not in skip]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     x = f.from_shares(sell, buy)
     bad0 = rows_bad(x)
@@ -193,7 +203,8 @@ def polish(
         # sells: +/- one increment of an existing sale of a lot
         for sign in (1.0, -1.0):
             d = sign * lot_inc * p.lot_price / V
-            dv = np.where((sell > 0) & ~blocked, lam * (-2 * d * Sa[p.lot_sec] + d * d * diag[p.lot_sec]) + f.q[:m] * d, np.inf)
+            closing = sell >= p.lot_shares - 1e-9  # a lot's exact remainder: left as it is
+            dv = np.where((sell > 0) & ~blocked & ~closing, lam * (-2 * d * Sa[p.lot_sec] + d * d * diag[p.lot_sec]) + f.q[:m] * d, np.inf)
             if sign > 0:
                 dv[sell + lot_inc > p.lot_shares + 1e-9] = np.inf
                 dv[p.lot_is_loss & np.isin(p.wash_group[p.lot_sec], bought_groups)] = np.inf
@@ -213,7 +224,7 @@ def polish(
         j, sign = best_key
         x2 = x.copy()
         x2[j] += best_d
-        if rows_bad(x2) > bad0 + 1e-12:
+        if np.any(rows_bad(x2) > bad0 + 1e-12):  # no row may get worse, whatever another gains
             banned.add(best_key)
             continue
         x = x2
@@ -231,7 +242,12 @@ def round_orders(o: Optimum) -> Orders:
     strict = formulate(p, relaxed=False, forbid_buy=o.forbid_buy, forbid_sell=o.forbid_sell)
     notes: list[str] = []
     zero_s, zero_b = np.zeros(p.m), np.zeros(p.n)
-    m0 = merit(strict, zero_s, zero_b)
+    # what the optimum itself violates (a relaxed account): no trade can remove it, so it does not count
+    # (plus the rounding room once more: a relaxed row sits at its slack, not inside its tightened bound)
+    allowed = (
+        {id(r): np.where(g > 0, g + r.tol, 0.0) for r, g in strict.row_values(strict.from_shares(o.sell, o.buy))} if o.relaxed else None
+    )
+    m0 = merit(strict, zero_s, zero_b, allowed=allowed)
     if p.status == "hold":
         return Orders(p, zero_s, zero_b, False, False, 0.0, m0, m0, ("account on hold: reviewed, never traded",))
 
@@ -344,7 +360,7 @@ def round_orders(o: Optimum) -> Orders:
             buy[i] = 0.0
 
     # 7. no churn
-    m1 = merit(strict, sell, buy)
+    m1 = merit(strict, sell, buy, allowed=allowed)
     improvement = (m0 - m1) * 1e4
     trades = bool(np.any(sell > 0) or np.any(buy > 0))
     churn = False
@@ -352,7 +368,7 @@ def round_orders(o: Optimum) -> Orders:
         churn = True
         notes.append(f"no trade: the proposal improves the objective by {improvement:.2f} bps <= {p.no_churn_threshold_bps:g} bps")
         sell, buy, trades, m1 = zero_s, zero_b, False, m0
-    return Orders(p, sell, buy, trades, churn, improvement, m0, m1, tuple(notes), violated(strict, zero_s, zero_b))
+    return Orders(p, sell, buy, trades, churn, improvement, m0, m1, tuple(notes), violated(strict, zero_s, zero_b, allowed=allowed))
 
 
 def check_orders(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> list[str]:

@@ -15,9 +15,10 @@ it (from the duals). Only the hard constraints can make the problem infeasible (
 
 The wash-sale two-pass method. "Never a buy and a loss sale of one wash group on one day" is not convex
 (it is an either/or). Pass 1 solves without it. For the wash groups where the optimum both buys and sells
-a lot at a loss, pass 2 solves twice: (A) with the buys of those groups forbidden, (B) with their loss
-sales forbidden; group by group, a group that stays idle on the side it keeps prefers the other branch
-(a mixed branch is solved when that differs); the lowest objective wins -- the cheaper side to give up.
+a lot at a loss, pass 2 solves (A) with the buys of those groups forbidden (harvest and replace); a group
+that then harvests nothing gives up its loss sales instead and keeps its buys (B), a mixed branch solved
+once more -- never worse than (A), since (A)'s solution stays feasible: the cheaper side to give up, group
+by group. ((B) for every group is solved only if (A) has no solution.)
 Then a group whose kept side turned out idle is flipped once (the solution stays feasible, so the
 objective can only fall): tomorrow's review, where that group is free, then finds nothing better (no
 churn). New conflicts repeat the step (at most 10 rounds). Trades too small to survive rounding do not
@@ -226,6 +227,7 @@ def optimize_account(
     user_fb, user_fs = fb.copy(), fs.copy()
     side_of: dict[int, str] = {}  # wash group -> the side given up
     flipped: set[int] = set()
+    released: set[int] = set()
 
     def masks(sides: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
         gb = np.array([g for g, sd in sides.items() if sd == "buys"], dtype=np.int64)
@@ -236,40 +238,40 @@ def optimize_account(
         f2, r2 = elastic(fb_, fs_)
         return (f2, r2) if r2.status == "optimal" and r2.x is not None else None
 
-    for _ in range(10):
+    for _ in range(12):
         sell, buy = f.to_shares(raw.x)
         tol = max(EPS * f.V, 0.5 * p.min_trade_value)  # smaller trades are dropped by rounding anyway
         groups = wash_conflicts(p, sell, buy, tol_value=tol)
         if len(groups):
+            # (A) the buys of the conflicting groups forbidden: harvest and replace
+            trial_a = dict(side_of)
+            trial_a.update({int(g): "buys" for g in groups})
             cand = []
-            for side in ("buys", "loss sales"):
-                trial = dict(side_of)
-                trial.update({int(g): side for g in groups})
-                got = resolve(*masks(trial))
+            got = resolve(*masks(trial_a))
+            if got is not None:
+                cand.append((got[1].objective, "buys", got, trial_a))
+                # a group that harvested nothing under (A) keeps its buys and forbids its loss sales instead:
+                # (A)'s solution stays feasible, so this mixed branch is never worse
+                sa, ba = got[0].to_shares(got[1].x)
+                a_loss = set(wash_sides(p, sa, ba, tol_value=tol)[1].tolist())
+                mixed = dict(trial_a)
+                for g in groups.tolist():
+                    if g not in a_loss:
+                        mixed[int(g)] = "loss sales"
+                if mixed != trial_a:
+                    got_m = resolve(*masks(mixed))
+                    if got_m is not None:
+                        every = "loss sales" if all(mixed[int(g)] == "loss sales" for g in groups) else "buys or loss sales, group by group"
+                        cand.append((got_m[1].objective, every, got_m, mixed))
+            else:  # (B) the loss sales forbidden
+                trial_b = dict(side_of)
+                trial_b.update({int(g): "loss sales" for g in groups})
+                got = resolve(*masks(trial_b))
                 if got is not None:
-                    cand.append((got[1].objective, side, got, trial))
+                    cand.append((got[1].objective, "loss sales", got, trial_b))
             if not cand:
                 raise OptimizationError(f"account {p.account_id}: the wash-sale second pass found no solution", retry_can_help=True)
             cand.sort(key=lambda c: c[0])
-            # per group: a group that stays idle on the kept side in one branch prefers the other branch
-            if len(cand) == 2 and len(groups) > 1:
-                by_side = {c[1]: c for c in cand}
-                fa, ra = by_side["buys"][2]
-                fbb, rb = by_side["loss sales"][2]
-                sa, ba = fa.to_shares(ra.x)
-                sb, bb = fbb.to_shares(rb.x)
-                a_loss = set(wash_sides(p, sa, ba, tol_value=tol)[1].tolist())
-                b_buys = set(wash_sides(p, sb, bb, tol_value=tol)[0].tolist())
-                best_side = cand[0][1]
-                mixed = dict(side_of)
-                for g in groups.tolist():
-                    want_b = g not in a_loss  # forbidding its buys harvested nothing
-                    want_a = g not in b_buys  # forbidding its loss sales bought nothing
-                    mixed[g] = "loss sales" if (want_b and not want_a) else "buys" if (want_a and not want_b) else best_side
-                if mixed != cand[0][3]:
-                    got = resolve(*masks(mixed))
-                    if got is not None and got[1].objective < cand[0][0]:
-                        cand.insert(0, (got[1].objective, "buys or loss sales, group by group", got, mixed))
             _, side, (f, raw), chosen = cand[0]
             side_of.clear()
             side_of.update(chosen)
@@ -284,7 +286,20 @@ def optimize_account(
         bought, loss_sold = set(bought_g.tolist()), set(loss_g.tolist())
         idle = [g for g, sd in side_of.items() if g not in flipped and (g not in (loss_sold if sd == "buys" else bought))]
         if not idle:
-            break
+            # groups idle on both sides: try them free; kept only if no conflict comes back and it is better
+            both = [g for g in side_of if g not in released and g not in bought and g not in loss_sold]
+            if not both:
+                break
+            released.update(both)
+            trial = {g: sd for g, sd in side_of.items() if g not in both}
+            got = resolve(*masks(trial))
+            if got is not None and got[1].objective < raw.objective - 1e-9:
+                s2, b2 = got[0].to_shares(got[1].x)
+                if not len(wash_conflicts(p, s2, b2, tol_value=tol)):
+                    side_of = trial
+                    f, raw = got
+                    fb, fs = masks(side_of)
+            continue
         trial = dict(side_of)
         for g in idle:
             trial[g] = "loss sales" if trial[g] == "buys" else "buys"

@@ -26,8 +26,15 @@ def random_problem(
     n_classes: int = 3,
     status: str = "active",
     account_id: str = "R1",
+    near_target: bool = False,
 ) -> AccountProblem:
-    """A random account of ``n`` securities and ``m`` lots (every security held by at least one lot if m >= n)."""
+    """A random account of ``n`` securities and ``m`` lots (every security held by at least one lot if m >= n).
+
+    ``near_target``: a steady-state account -- holdings within ~10% of their target weights (drifted by
+    past returns), mild restrictions (5% drift bands, few blocks, no cash need, a loose gain budget),
+    risk aversion 1 (the policy default). Otherwise a stress case: holdings unrelated to the target and
+    random, often conflicting restrictions.
+    """
     sectors = tuple(f"S{j}" for j in range(n_sectors))
     classes = tuple(f"C{j}" for j in range(n_classes))
     sector = rng.integers(0, n_sectors, n)
@@ -52,10 +59,15 @@ def random_problem(
         lot_sec = rng.integers(0, held_n, m)
     rng.shuffle(lot_sec)
     lot_value = rng.lognormal(np.log(200_000 / max(m, 1)), 0.6, m)
+    if near_target:  # each security's lots add up to its target value, drifted by up to ~10%
+        want = np.where(target > 0, target, 0.002) * 200_000 * rng.lognormal(0.0, 0.1, n)
+        share = rng.uniform(0.5, 1.5, m)
+        per_sec = np.bincount(lot_sec, weights=share, minlength=n)
+        lot_value = want[lot_sec] * share / per_sec[lot_sec]
     lot_price = prices[lot_sec]
     increment = np.ones(n)
     lot_shares = np.maximum(np.round(lot_value / lot_price), 1.0)
-    ratio = rng.uniform(0.5, 1.6, m)
+    ratio = rng.uniform(0.5, 1.6, m) if not near_target else rng.uniform(0.7, 1.4, m)
     lot_basis = lot_price * ratio
     age = rng.integers(1, 3 * 365, m)
     long_term = age > 365
@@ -68,7 +80,20 @@ def random_problem(
     cash = float(value * rng.uniform(0.0, 0.05))
 
     kw: dict = {}
-    if restrictions:
+    if restrictions and near_target:
+        total = value + cash
+        buy_allowed = rng.random(n) > 0.03
+        kw.update(
+            buy_allowed=buy_allowed,
+            buy_reason=tuple("" if ok else "wash_sale" for ok in buy_allowed),
+            lot_sell_allowed=rng.random(m) > 0.02,
+            lot_loss_sale_blocked=rng.random(m) < 0.03,
+            min_cash=0.005 * total,
+            gain_allowance=(None if rng.random() < 0.5 else float(total * 0.02)) if taxable else None,
+            class_band=np.full(n_classes, 0.05),
+            class_target=np.bincount(asset_class, weights=target, minlength=n_classes),
+        )
+    elif restrictions:
         buy_allowed = rng.random(n) > 0.1
         reasons = tuple("" if ok else str(rng.choice(["never_buy", "screen", "wash_sale"])) for ok in buy_allowed)
         sell_allowed = rng.random(m) > 0.08
@@ -120,7 +145,7 @@ def random_problem(
         B=B,
         F=F,
         d=d,
-        risk_aversion=float(rng.choice([1.0, 10.0, 100.0])),
+        risk_aversion=1.0 if near_target else float(rng.choice([1.0, 10.0, 100.0])),
         tax_status=tax_status,
         status=status,
         st_rate=st_rate,

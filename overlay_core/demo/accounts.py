@@ -154,9 +154,10 @@ def build_accounts(
     # opening day and deposit (the current value is drawn; the deposit is what opened the account)
     last_open = max(1, n_days - min_open_days_before_end)
     open_day = np.where(rng.random(n_accounts) < 0.5, 0, rng.integers(0, last_open, n_accounts))
-    # cash flows per quarter: contributions for ~35%, withdrawals for ~20% (retirees), none otherwise
+    # cash flows per quarter: contributions (1-6% a year) for ~35%, withdrawals (2-5% a year, retirees)
+    # for ~20%, none otherwise
     kind = rng.random(n_accounts)
-    flow = np.where(kind < 0.35, value * rng.uniform(0.005, 0.03, n_accounts), np.where(kind < 0.55, -value * rng.uniform(0.005, 0.015, n_accounts), 0.0))
+    flow = np.where(kind < 0.35, value * rng.uniform(0.0025, 0.015, n_accounts), np.where(kind < 0.55, -value * rng.uniform(0.005, 0.0125, n_accounts), 0.0))
     min_cash = np.where(rng.random(n_accounts) < 0.08, rng.choice([0.01, 0.02, 0.03, 0.05], n_accounts), np.nan)
     min_trade = np.where(rng.random(n_accounts) < 0.10, rng.choice([100.0, 500.0, 1000.0], n_accounts), np.nan)
     # legacy concentrated positions: a stock transferred in long ago at a low basis

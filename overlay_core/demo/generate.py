@@ -41,15 +41,18 @@ from overlay_core.demo.models import (
 from overlay_core.demo.universe import Universe, build_universe
 
 DEMO_AS_OF = dt.date(2026, 11, 25)
-DEMO_SEED = 20261125
+#: the embedded demo's seed, chosen among seeds 1-30 for a realistic market path over the five years:
+#: US large caps +39% (about 6.8% a year) with a 20% drawdown on the way and a 7.5% dip in the last month
+#: (so recent loss harvests meet the wash-sale rule); the aggregate bond fund -5%.
+DEMO_SEED = 12
 DEMO_ACCOUNTS = 1000
-HISTORY_YEARS = 6
+HISTORY_YEARS = 5
 #: the transactions table holds the trades of this many calendar days before the as_of (the year's
 #: realized gains are in `ytd_realized_st/lt`)
 TRANSACTION_DAYS = 45
 
 # customization rates drawn after the history (share of accounts, or of taxable accounts for budgets)
-P_NEVER_SELL = 0.05
+P_NEVER_SELL = 0.035
 P_SECTOR_MAX = 0.03
 P_ASSET_CLASS_WEIGHT = 0.05
 P_CASH_NEED = 0.05
@@ -264,7 +267,7 @@ def _histories(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             results = list(pool.map(_run_shard, jobs))
     else:
         results = [_run_shard(j) for j in jobs]
@@ -389,6 +392,7 @@ def generate_book(
     history_years: int = HISTORY_YEARS,
     price_history_days: int | None = None,
     workers: int = 1,
+    timings: dict[str, float] | None = None,
 ) -> Book:
     """Generate a whole demo book (deterministic for `seed`, whatever `workers`).
 
@@ -400,6 +404,7 @@ def generate_book(
     history_years : length of the simulated history (252 business days a year) replayed per account.
     price_history_days : business days of `price_history` to keep (None: the whole simulated history).
     workers : processes for the trade simulation and the ledger replay (shards of households).
+    timings : if given, filled with the seconds (wall) of each stage: market, plan, histories, book.
 
     Returns
     -------
@@ -412,6 +417,16 @@ def generate_book(
         raise ConfigError(f"as_of: found {as_of}, not a NYSE business day; expected a business day")
     if n_accounts < 1:
         raise ConfigError(f"accounts: found {n_accounts}; expected at least 1")
+    import time
+
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = now - clock[0]
+        clock[0] = now
+
     rng = np.random.default_rng([seed, 1])
     universe = build_universe()
     sec = universe.securities
@@ -428,12 +443,21 @@ def generate_book(
     market = market_from_prices(
         px, sec, substitutes=_substitute_lists(sec), size=dict(zip(universe.meta["symbol"].to_list(), universe.meta["market_cap"].fill_null(0.0).to_list()))
     )
+    lap("market")
     plan = build_accounts(universe, tw, n_accounts=n_accounts, n_days=len(market.days), rng=rng)
     acct = account_inputs(plan, universe, tw, market, rng)
     groups = {s: (g or s) for s, g in zip(sec["symbol"].to_list(), sec["wash_group"].to_list())}
+    lap("plan")
     tx, cash, ledger_lots, realized = _histories(acct, market, plan.accounts, groups, workers=workers)
+    lap("histories")
+    if timings is not None:
+        timings["trades_replayed"] = float(tx.height)
     order = {a: i for i, a in enumerate(plan.accounts["account_id"].to_list())}
-    ledger_lots = ledger_lots.sort(pl.col("account_id").replace_strict(order, return_dtype=pl.Int64), "symbol", "purchase_date", "lot_id")
+    acct_order = pl.col("account_id").replace_strict(order, return_dtype=pl.Int64)
+    ledger_lots = ledger_lots.sort(acct_order, "symbol", "purchase_date", "lot_id")
+    # the same rows whatever the sharding: by account, then in each account's own (chronological) order
+    tx = tx.sort(acct_order, "date", maintain_order=True)
+    realized = realized.sort(acct_order, "sale_date", maintain_order=True)
 
     accounts = plan.accounts
     status = dict(zip(accounts["account_id"], accounts["tax_status"]))
@@ -510,6 +534,7 @@ def generate_book(
         transactions=transactions,
         pending_orders=pending,
     )
+    lap("book")
     return book
 
 

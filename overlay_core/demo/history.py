@@ -45,7 +45,7 @@ MIN_TRADE_VALUE = 100.0
 #: a later purchase fills a position's deficit only if it is at least this share of the account
 MIN_BUY_SHARE = 0.002
 #: cash above the deficits is invested pro rata to the target only beyond this share of the account
-LARGE_CASH_SHARE = 0.02
+LARGE_CASH_SHARE = 0.04
 #: a review buys at most this many symbols (the largest deficits); the opening buys the whole target
 MAX_BUYS = 8
 #: a review invests only when the cash above target is at least this share of the account (and $1,000)

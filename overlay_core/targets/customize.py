@@ -615,6 +615,67 @@ def _dynamic(
     return w, adj
 
 
+#: accounts per matrix in the vectorized cash step (bounds memory: rows x held symbols floats)
+_CHUNK = 4096
+
+
+def _cash_raise(
+    st: _Static,
+    U: Universe,
+    *,
+    mcw: np.ndarray,
+    need: np.ndarray,
+    value: np.ndarray,
+    cash_floor: float,
+) -> tuple[np.ndarray, np.ndarray, int, list[list[tuple[str, str]]]]:
+    """Step 6 for many accounts sharing one static part and holding no never-sell (see `_dynamic`).
+
+    Parameters
+    ----------
+    mcw, need, value : arrays (m,): min_cash_weight, cash_need (USD), account value (USD).
+
+    Returns
+    -------
+    W : array (m, p) of weights over the universe positions `nzi` (p,), column `cash_col` is ``$CASH``;
+    the cash adjustment records of each account. The same arithmetic as `_dynamic`, row by row.
+    """
+    nzi = np.flatnonzero(st.w > 0)
+    if not (st.w[U.cash] > 0):
+        nzi = np.union1d(nzi, [U.cash])
+    cash_col = int(np.flatnonzero(nzi == U.cash)[0])
+    base = st.w[nzi]
+    free = np.ones(len(nzi), bool)
+    free[cash_col] = False
+    c0 = float(st.w[U.cash])
+    needw = np.where(value > 0, need / np.where(value > 0, value, 1.0), 0.0)
+    c = np.maximum(np.maximum(c0, mcw), cash_floor) + needw
+    c = np.minimum(np.maximum(c, 0.0), 1.0)
+    f_total = float(base[free].sum())
+    W = np.zeros((len(c), len(nzi)))
+    if f_total > EPS:
+        W[:, free] = base[free][None, :] * (np.maximum(1.0 - c, 0.0) / f_total)[:, None]
+    else:
+        c = np.where(1.0 - c > EPS, 1.0, c)
+    W[:, cash_col] = c
+    W = np.where(W > EPS, W, 0.0)
+    W[:, cash_col] += 1.0 - W.sum(axis=1)
+    adj: list[list[tuple[str, str]]] = []
+    for k in range(len(c)):
+        if abs(c[k] - c0) > EPS:
+            adj.append(
+                [
+                    (
+                        "cash",
+                        f"cash {_fmt(c0)} -> {_fmt(float(c[k]))} (min_cash_weight {_fmt(float(mcw[k]))}, floor {_fmt(cash_floor)}, "
+                        f"cash_need {_fmt(float(needw[k]))})",
+                    )
+                ]
+            )
+        else:
+            adj.append([])
+    return W, nzi, cash_col, adj
+
+
 # ---- the book -------------------------------------------------------------------------------------
 
 
@@ -629,6 +690,7 @@ def account_targets(
     account_ids: Iterable[str] | None = None,
     target_weights: pl.DataFrame | None = None,
     positions: Holdings | None = None,
+    _vectorized: bool = True,
 ) -> AccountTargets:
     """Every account's own target (see the module docstring for the rules).
 
@@ -653,6 +715,7 @@ def account_targets(
     accounts = book.accounts
     if account_ids is not None:
         accounts = accounts.filter(pl.col("account_id").is_in(list(account_ids)))
+    accounts = accounts.sort("account_id")
     ids = accounts["account_id"].to_list()
     specs = _specs(book.restrictions, ids)
 
@@ -708,12 +771,30 @@ def account_targets(
         out_acc.append(np.full(len(nz), pos, dtype=np.int64))
         out_idx.append(nz)
         out_w.append(w[nz])
+        _records(acc, tid, st, spec, adj2, float(w[U.cash]))
+
+    def _records(acc: str, tid: str, st: _Static, spec: Spec, adj2: list[tuple[str, str]], cash_w: float) -> None:
         adj_rows.extend((acc, k, d) for k, d in st.adjustments)
         adj_rows.extend((acc, k, d) for k, d in adj2)
-        cash_rows.append((acc, tid, float(w[U.cash])))
+        cash_rows.append((acc, tid, cash_w))
         blocked_rows.extend((acc, U.symbols[i], r) for i, r in sorted(st.blocked.items()))
         ns_rows.extend((acc, s) for s in spec.never_sell)
         sub_rows.extend((acc, f, to) for f, to in st.subs)
+
+    def _is_simple(acc: str, st: _Static) -> bool:
+        """Steps 5-6 reduce to a pro-rata cash raise: no never-sell held, a cash need that fits."""
+        h = held.get(acc)
+        if h and any(h.get(i, 0.0) > EPS for i in st.never_sell):
+            return False
+        mcw, need = settings[acc]
+        value = float(values.get(acc, 0.0))
+        need = float(need or 0.0)
+        if need > 0 and value <= 0:
+            return False
+        c = max(float(st.w[U.cash]), float(mcw or 0.0), floor) + (need / value if value > 0 else 0.0)
+        return c <= 1.0 + EPS
+
+    simple: dict[int, tuple[_Static, list[tuple[str, str, int, Spec]]]] = {}
 
     cols = accounts.select("account_id", "target_id", "status").iter_rows()
     for pos, (acc, tid, status) in enumerate(cols):
@@ -749,27 +830,59 @@ def account_targets(
         if isinstance(st, _Refused):
             refused_rows.extend((acc, tid, r) for r in st.reasons)
             continue
-        _emit(acc, tid, pos, st, spec)
+        if _vectorized and _is_simple(acc, st):
+            simple.setdefault(id(st), (st, []))[1].append((acc, tid, pos, spec))
+        else:
+            _emit(acc, tid, pos, st, spec)
+
+    # steps 5-6 of the accounts without held never-sells, one matrix per shared static part
+    for st, members in simple.values():
+        for lo in range(0, len(members), _CHUNK):
+            chunk = members[lo : lo + _CHUNK]
+            w_mat, nzi, cash_col, cash_adj = _cash_raise(
+                st,
+                U,
+                mcw=np.array([float(settings[a][0] or 0.0) for a, *_ in chunk]),
+                need=np.array([float(settings[a][1] or 0.0) for a, *_ in chunk]),
+                value=np.array([float(values.get(a, 0.0)) for a, *_ in chunk]),
+                cash_floor=floor,
+            )
+            mask = w_mat > 0
+            mask[:, cash_col] = True
+            rows, cols_ = np.nonzero(mask)
+            out_acc.append(np.array([pos for _, _, pos, _ in chunk], dtype=np.int64)[rows])
+            out_idx.append(nzi[cols_])
+            out_w.append(w_mat[rows, cols_])
+            for r, (acc, tid, _, spec) in enumerate(chunk):
+                _records(acc, tid, st, spec, cash_adj[r], float(w_mat[r, cash_col]))
 
     if out_idx:
         acc_idx = np.concatenate(out_acc)
         sym_idx = np.concatenate(out_idx)
+        wts = np.concatenate(out_w)
+        # sort by (account_id, symbol) on integer ranks: accounts are in id order; "$CASH" sorts first
+        sym_rank = np.arange(1, U.n + 1)
+        sym_rank[U.cash] = 0
+        order = np.lexsort((sym_rank[sym_idx], acc_idx))
         weights = pl.DataFrame(
             {
-                "account_id": np.array(ids, dtype=object)[acc_idx] if ids else [],
-                "symbol": np.array(U.symbols, dtype=object)[sym_idx],
-                "weight": np.concatenate(out_w),
+                "account_id": pl.Series(ids, dtype=pl.String).gather(acc_idx[order]),
+                "symbol": pl.Series(U.symbols, dtype=pl.String).gather(sym_idx[order]),
+                "weight": wts[order],
             },
             schema=WEIGHTS_SCHEMA,
-        ).sort("account_id", "symbol")
+        )
     else:
         weights = pl.DataFrame(schema=WEIGHTS_SCHEMA)
+    def frame(rows: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        return pl.DataFrame(rows, schema=schema, orient="row").sort("account_id", maintain_order=True)
+
     return AccountTargets(
         weights=weights,
-        adjustments=pl.DataFrame(adj_rows, schema=ADJUSTMENTS_SCHEMA, orient="row"),
-        refused=pl.DataFrame(refused_rows, schema=REFUSED_SCHEMA, orient="row"),
-        cash_weight=pl.DataFrame(cash_rows, schema=CASH_SCHEMA, orient="row"),
-        blocked=pl.DataFrame(blocked_rows, schema=BLOCKED_SCHEMA, orient="row"),
-        never_sell=pl.DataFrame(ns_rows, schema=NEVER_SELL_SCHEMA, orient="row"),
-        substitutes=pl.DataFrame(sub_rows, schema=SUBSTITUTES_SCHEMA, orient="row"),
+        adjustments=frame(adj_rows, ADJUSTMENTS_SCHEMA),
+        refused=frame(refused_rows, REFUSED_SCHEMA),
+        cash_weight=frame(cash_rows, CASH_SCHEMA),
+        blocked=frame(blocked_rows, BLOCKED_SCHEMA),
+        never_sell=frame(ns_rows, NEVER_SELL_SCHEMA),
+        substitutes=frame(sub_rows, SUBSTITUTES_SCHEMA),
     )

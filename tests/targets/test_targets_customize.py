@@ -264,7 +264,14 @@ def test_random_customizations_always_give_valid_weights(accounts) -> None:
         lots += [(a, s, sh) for s, sh in held]
     book = make_book(accounts=accs, restrictions=rs, lots=lots)
     res = account_targets(book)
+    # the vectorized cash step agrees with the account-by-account one
+    slow = account_targets(book, _vectorized=False)
+    assert res.weights.select("account_id", "symbol").equals(slow.weights.select("account_id", "symbol"))
+    assert np.allclose(res.weights["weight"].to_numpy(), slow.weights["weight"].to_numpy(), rtol=0, atol=1e-15)
+    for name in ("adjustments", "refused", "blocked", "never_sell", "substitutes"):
+        assert getattr(res, name).equals(getattr(slow, name)), name
     w = res.weights
+    assert w.equals(w.sort("account_id", "symbol"))
     # every account is either targeted or refused, never both
     done = set(w["account_id"].to_list())
     refused = set(res.refused["account_id"].to_list())

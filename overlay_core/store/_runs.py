@@ -16,7 +16,7 @@ import polars as pl
 
 from overlay_core.contract import TRADE_FILE_COLUMNS, TRADE_SIDES
 from overlay_core.errors import StoreError
-from overlay_core.store._schema import one
+from overlay_core.store._schema import one, unregister
 from overlay_core.store._codec import cell_json, to_json
 
 DECISIONS = ("trade", "no_trade", "held", "error")
@@ -79,7 +79,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pl.DataFrame, *, whe
     try:
         rows = con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view} b WHERE {where}").fetchall()
     finally:
-        con.unregister(view)
+        unregister(con, view)
     return int(rows[0][0]) if rows else 0
 
 

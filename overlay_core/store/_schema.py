@@ -144,6 +144,14 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple[A
     return rows[0] if rows else None
 
 
+def unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    """Drop a registered frame; in a transaction DuckDB has aborted this fails too, and the first error matters."""
+    try:
+        con.unregister(view)
+    except duckdb.Error:
+        pass
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 

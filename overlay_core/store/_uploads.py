@@ -20,7 +20,7 @@ import polars as pl
 
 from overlay_core.book import Book
 from overlay_core.errors import Level, Problem, StoreError
-from overlay_core.store._schema import one
+from overlay_core.store._schema import one, unregister
 from overlay_core.store._codec import policy_from_dict, schema_blob, schema_from_blob, to_json
 
 #: Book fields the store handles by name; every other field holding a DataFrame is stored as a frame
@@ -111,7 +111,7 @@ def _insert_frame(con: duckdb.DuckDBPyConnection, frame: str, upload_id: str, df
     except duckdb.ConversionException as exc:
         raise StoreError(f"cannot store Book.{frame}: a column's type does not match the stored table {table} ({exc})") from exc
     finally:
-        con.unregister(view)
+        unregister(con, view)
     con.execute(
         "INSERT INTO upload_frames VALUES (?, ?, ?, ?)", [upload_id, frame, df.height, schema_blob(df)]
     )
@@ -184,7 +184,7 @@ def _save_price_history(con: duckdb.DuckDBPyConnection, upload_id: str, seq: int
             {"seq": seq, "lo": lo, "hi": hi, "uid": upload_id, "holes": holes},
         )
     finally:
-        con.unregister(view)
+        unregister(con, view)
 
 
 def _warnings_frame(warnings: tuple[Problem, ...]) -> pl.DataFrame:
@@ -256,7 +256,7 @@ def save_upload(con: duckdb.DuckDBPyConnection, book: Book, *, path: str) -> tup
     try:
         con.execute(f"INSERT INTO up_warnings BY NAME SELECT ? AS upload_id, * FROM {view}", [upload_id])
     finally:
-        con.unregister(view)
+        unregister(con, view)
     return upload_id, True
 
 

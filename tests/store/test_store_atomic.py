@@ -101,3 +101,16 @@ def test_the_snapshot_is_read_only_too(store_path, book):
             r.save_upload(make_book(tag="v2"))
     with pytest.raises(StoreError, match="is a published snapshot and is read-only"):
         Store.open(r.path)
+
+
+def test_a_real_database_error_mid_save_is_a_store_error_and_rolls_back(store_path):
+    with Store.open(store_path) as s:
+        s.save_upload(make_book(tag="v1"))
+    before = logical_dump(store_path)
+    bad = make_book(tag="v2")
+    # `shares` as text that is not a number: DuckDB refuses it while inserting lots, after earlier frames went in
+    bad = dataclasses.replace(bad, lots=bad.lots.with_columns(pl.lit("ten").alias("shares")))
+    with Store.open(store_path) as s:
+        with pytest.raises(StoreError, match="cannot store Book.lots: a column's type does not match the stored table up_lots"):
+            s.save_upload(bad)
+    assert logical_dump(store_path) == before

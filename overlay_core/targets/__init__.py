@@ -6,8 +6,11 @@ Public API (see docs/targets.md):
 - `account_targets(book, *, risk=None, account_ids=None, target_weights=None, positions=None)
   -> AccountTargets` (customize.py)
 - `RiskModel`, `estimate_risk_model(...)`, `risk_model(book)` (risk.py)
-- `drift(...)`, `Drift` (drift.py)
-- `read_change(...)`, `cascade(...)` (cascade.py)
+- `overlay_core.targets.drift.drift(book, targets, *, positions=None, risk=None) -> Drift`, `compute_drift`
+- `overlay_core.targets.cascade.read_change(path, book) -> Change`, `parse_change`, `apply_change`,
+  `cascade(book, change, *, risk=None) -> CascadeResult`
+
+(`drift` and `cascade` are imported from their modules: the functions share the modules' names.)
 """
 
 from __future__ import annotations

@@ -140,3 +140,20 @@ def test_overlay_targets_and_cascade_commands(fixture_upload_dir: Path, tmp_path
     bad.write_text("model_id,symbol,weight\nNOPE,VTI,1\n")
     r = runner.invoke(app, ["cascade", str(fixture_upload_dir), "--change", str(bad), "--out", str(tmp_path / "x")])
     assert r.exit_code == 2
+
+
+def test_overlay_targets_prints_refused_customizations(fixture_upload_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from overlay_core.cli import app
+
+    up = tmp_path / "upload"
+    shutil.copytree(fixture_upload_dir, up)
+    acc = pl.read_csv(up / "accounts.csv")["account_id"][0]
+    with (up / "restrictions.csv").open("a") as fh:
+        fh.write(f"{acc},asset_class_weight,us_equity,0.99\n")
+    r = CliRunner().invoke(app, ["targets", str(up), "--out", str(tmp_path / "t.csv")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "Refused customizations" in r.output and acc in r.output
+    assert "asset_class_weight us_equity=0.9900" in r.output
+    assert acc not in pl.read_csv(tmp_path / "t.csv")["account_id"].to_list()

@@ -287,6 +287,14 @@ def test_random_customizations_always_give_valid_weights(accounts) -> None:
     bad = w.join(res.blocked, on=["account_id", "symbol"], how="inner").filter(pl.col("weight") > 0)
     for a, s, *_ in bad.rows():
         assert (a, s) in never_sell, (a, s)
+    # sector caps hold unless the account says which one was relaxed
+    caps = [(a, v, lim) for a, k, v, lim in rs if k == "sector_max"]
+    relaxed = set(res.adjustments.filter(pl.col("kind") == "relaxed")["account_id"].to_list())
+    sec = dict(book.securities.select("symbol", "sector").iter_rows())
+    for a, sector, lim in caps:
+        if a in done and a not in relaxed:
+            tot = sum(wt for acc, s, wt in w.rows() if acc == a and sec.get(s) == sector)
+            assert tot <= lim + 1e-9, (a, sector, tot, lim)
     # substituted-away never carries weight unless held never-sell
     for a, f, _ in res.substitutes.rows():
         got = w.filter((pl.col("account_id") == a) & (pl.col("symbol") == f))

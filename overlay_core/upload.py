@@ -42,6 +42,8 @@ ROW = "__row"
 BAD = "__bad"
 #: a book-level check lists at most this many rows one by one, then one line for the rest
 MAX_ROWS_PER_CHECK = 50
+#: an account-level check lists at most this many rows of one account, then one line for the rest
+MAX_ROWS_PER_ACCOUNT = 5
 #: weights whose sum is within this of 1 are float noise: kept as given, no warning
 RENORMALIZE_EPS = 1e-9
 _BOM = b"\xef\xbb\xbf"
@@ -108,33 +110,37 @@ class _Problems:
         """One problem per row of `bad` (a frame with `ROW`, `value` and, for account level, `account_col`).
 
         Account-level rows whose account is the firm-wide ``*`` (restrictions) are book-level: there is
-        no account to quarantine. Book-level rows beyond `MAX_ROWS_PER_CHECK` are summarized in one line.
+        no account to quarantine. Book-level rows beyond `MAX_ROWS_PER_CHECK`, and an account's rows
+        beyond `MAX_ROWS_PER_ACCOUNT`, are summarized in one line.
         """
         if bad.height == 0:
             return
-        rows = bad[ROW].to_list()
-        values = bad[value].to_list() if value is not None else [None] * len(rows)
         if level is Level.ACCOUNT and account_col is not None and account_col in bad.columns:
-            accounts = bad[account_col].to_list()
-        else:
-            accounts = [None] * len(rows)
-        shown_book = 0
-        hidden: list[int] = []
-        for row, val, acct in zip(rows, values, accounts):
-            lvl = level
-            if level is Level.ACCOUNT and (acct is None or acct == FIRM_WIDE):
-                lvl = Level.BOOK
-            if lvl is Level.BOOK:
-                if shown_book >= MAX_ROWS_PER_CHECK:
-                    hidden.append(row)
-                    continue
-                shown_book += 1
-            self.items.append(Problem(file, row, column, found(val), expected, lvl, acct if lvl is Level.ACCOUNT else None))
-        if hidden:
-            more = ", ".join(str(r) for r in hidden[:10]) + (", ..." if len(hidden) > 10 else "")
-            self.items.append(
-                Problem(file, f"{len(hidden)} more rows ({more})", column, "the same problem", expected, Level.BOOK)
+            firm = pl.col(account_col).is_null() | (pl.col(account_col) == FIRM_WIDE)
+            self.rows(bad.filter(firm), file=file, column=column, expected=expected, level=Level.BOOK, value=value, found=found, account_col=None)
+            ranked = bad.filter(~firm).with_columns(pl.int_range(pl.len()).over(account_col).alias("__k"))
+            shown = ranked.filter(pl.col("__k") < MAX_ROWS_PER_ACCOUNT)
+            values = shown[value].to_list() if value is not None else [None] * shown.height
+            for row, val, acct in zip(shown[ROW].to_list(), values, shown[account_col].to_list()):
+                self.items.append(Problem(file, row, column, found(val), expected, Level.ACCOUNT, acct))
+            hidden = (
+                ranked.filter(pl.col("__k") >= MAX_ROWS_PER_ACCOUNT)
+                .group_by(account_col, maintain_order=True)
+                .agg(pl.col(ROW).head(10).alias("rows"), pl.len().alias("n"))
             )
+            for acct, rows, n in hidden.iter_rows():
+                more = ", ".join(map(str, rows)) + (", ..." if n > len(rows) else "")
+                self.items.append(Problem(file, f"{n} more rows of account {acct} ({more})", column, "the same problem", expected, Level.ACCOUNT, acct))
+            return
+        shown_rows = bad.head(MAX_ROWS_PER_CHECK)
+        values = shown_rows[value].to_list() if value is not None else [None] * shown_rows.height
+        for row, val in zip(shown_rows[ROW].to_list(), values):
+            self.items.append(Problem(file, row, column, found(val), expected, Level.BOOK))
+        if bad.height > MAX_ROWS_PER_CHECK:
+            hidden = bad[ROW].slice(MAX_ROWS_PER_CHECK, 11).to_list()
+            n = bad.height - MAX_ROWS_PER_CHECK
+            more = ", ".join(str(r) for r in hidden[:10]) + (", ..." if n > 10 else "")
+            self.items.append(Problem(file, f"{n} more rows ({more})", column, "the same problem", expected, Level.BOOK))
 
     def of(self, level: Level) -> list[Problem]:
         return [p for p in self.items if p.level is level]

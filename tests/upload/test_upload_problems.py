@@ -520,3 +520,16 @@ def test_policy_with_a_non_table_ranges_is_refused(upload):
     upload.raw("policy.toml", b"[targets.BAL]\nranges = [0.4, 0.6]\n")
     p = one(upload.refused().problems, file="policy.toml")
     assert p.row == "targets.BAL" and "'ranges' table" in p.expected
+
+
+def test_many_bad_rows_of_one_account_are_summarized(upload):
+    for k in range(8):
+        upload.append("lots", account_id="A300", lot_id=f"X{k}", symbol="BND", shares=-k)
+    err = upload.refused()  # 1 of 5 accounts quarantined: over the default 5%
+    rows = [p for p in err.problems if p.level is Level.ACCOUNT]
+    assert [p.row for p in rows] == [20, 21, 22, 23, 24, "3 more rows of account A300 (25, 26, 27)"]
+    assert rows[-1].found == "the same problem" and rows[-1].account_id == "A300"
+    upload.lenient()
+    reason = upload.read().quarantined["reason"].item()
+    assert reason.startswith("lots.csv, row 20, column 'shares': found 0.0; expected shares > 0;")
+    assert reason.endswith("; and 1 more")

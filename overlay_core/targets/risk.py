@@ -7,9 +7,11 @@ Method (documented in docs/targets.md)
 2. Securities with at least ``min_history_days`` returns in the window are *estimated*: their returns
    are demeaned (over the days observed) and missing days set to 0; the matrix ``X`` (T x n) is split by
    SVD, ``X = U S V'``. The first ``k = n_factors`` right singular vectors are the loadings
-   ``B = V[:, :k]``, the factor returns are ``X B``, and ``F = diag(S_k^2 / (T - 1))``. The specific
-   variance ``d`` of a security is the variance of its residual ``X - X B B'`` over the days observed,
-   floored at ``specific_var_floor`` (annualized).
+   ``B = V[:, :k]``, the factor returns are ``f = X B = U_k S_k``, and ``F = diag(S_k^2 / (T - 1))``. A
+   security with missing days gets its loadings by least squares of its observed returns on ``f`` over
+   those days instead (zero-filled days would understate its exposure). The specific variance ``d`` is
+   the variance of the residual ``X - f B'`` over the days observed, floored at ``specific_var_floor``
+   (annualized).
 3. Every other security (short or no history) is *proxied* by its peers: loadings = the mean loadings
    of the estimated securities of the same asset class and sector (same asset class if none share the
    sector; all estimated securities if none share the class), specific variance = the peers' median.
@@ -283,10 +285,17 @@ def estimate_risk_model(
     Oe = obs[:, est]
     mean = np.where(Oe, Xe, 0.0).sum(axis=0) / Oe.sum(axis=0)
     Xc = np.where(Oe, Xe - mean, 0.0)
-    _, S, Vt = np.linalg.svd(Xc, full_matrices=False)
-    Be = Vt[:k].T  # (n_est, k)
+    U_, S, Vt = np.linalg.svd(Xc, full_matrices=False)
+    Be = Vt[:k].T.copy()  # (n_est, k)
     F = np.diag(S[:k] ** 2 / (T - 1)) * TRADING_DAYS
-    resid = Xc - (Xc @ Be) @ Be.T
+    fr = U_[:, :k] * S[:k]  # factor returns (T, k) = Xc @ Be
+    # a security with missing days: its loadings by regression on the factor returns of the days observed
+    # (for a complete history this equals its row of V; zero-filled days would understate its exposure)
+    for j in np.flatnonzero(~Oe.all(axis=0)):
+        o = Oe[:, j]
+        if k:
+            Be[j] = np.linalg.lstsq(fr[o], Xc[o, j], rcond=None)[0]
+    resid = Xc - fr @ Be.T
     dof = np.maximum(Oe.sum(axis=0) - 1, 1)
     de = np.maximum(np.where(Oe, resid, 0.0).__pow__(2).sum(axis=0) / dof * TRADING_DAYS, policy.specific_var_floor)
 

@@ -98,3 +98,15 @@ def test_cached_per_upload() -> None:
     book = make_book(accounts=[])
     book = book.__class__(**{**book.__dict__, "input_hash": "abc"})
     assert risk_model(book) is risk_model(book)
+
+
+def test_partial_history_is_regressed_on_the_factors_not_zero_filled() -> None:
+    book = make_book(accounts=[])
+    ph = book.price_history.filter((pl.col("symbol") != "AAA") | (pl.col("date") > AS_OF - dt.timedelta(days=150)))
+    r = estimate_risk_model(ph, book.securities, as_of=AS_OF, policy=RiskPolicy(n_factors=3, min_history_days=100))
+    assert "AAA" not in r.proxied
+    wide = ph.filter(pl.col("symbol").is_in(["AAA", "AAB"])).pivot(on="symbol", index="date", values="close").sort("date").drop_nulls()
+    ra, rb = (np.diff(np.log(wide[s].to_numpy())) for s in ("AAA", "AAB"))
+    C = r.cov(["AAA", "AAB"])
+    assert np.sqrt(C[0, 0]) == pytest.approx(ra.std(ddof=1) * np.sqrt(252), rel=0.1)
+    assert C[0, 1] / np.sqrt(C[0, 0] * C[1, 1]) == pytest.approx(np.corrcoef(ra, rb)[0, 1], abs=0.05)

@@ -234,14 +234,22 @@ def _replay(tx: pl.DataFrame, accounts: pl.DataFrame, wash_groups: dict[str, str
     return led.lots(), led.realized()
 
 
-def _run_shard(args: tuple[AccountInputs, Market, pl.DataFrame, dict[str, str]]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """One shard (whole households): simulate its trades, replay them; (transactions, cash, lots, realized)."""
-    acct, market, accounts, groups = args
+def _run_shard(
+    args: tuple[AccountInputs, Market, pl.DataFrame, dict[str, str], dt.date, dt.date],
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    """One shard (whole households): simulate its trades and replay them.
+
+    Returns the transactions since `since` (with the ledger's realized gain per row), the final cash, the
+    open lots, the realized rows since `year_start`, and the number of trades replayed. Only what the book
+    needs leaves the worker.
+    """
+    acct, market, accounts, groups, since, year_start = args
     hist = simulate_trades(acct, market)
     lots, realized = _replay(hist.transactions, accounts, groups)
-    realized_by_row = realized.group_by("row").agg(pl.col("gain_loss").sum().alias("realized_gain"))
-    tx = hist.transactions.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64)).join(realized_by_row, on="row", how="left").drop("row")
-    return tx, hist.cash, lots, realized
+    tx = hist.transactions.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64)).filter(pl.col("date") >= since)
+    realized_by_row = realized.filter(pl.col("sale_date") >= since).group_by("row").agg(pl.col("gain_loss").sum().alias("realized_gain"))
+    tx = tx.join(realized_by_row, on="row", how="left").sort("row").drop("row")
+    return tx, hist.cash, lots, realized.filter(pl.col("sale_date") >= year_start), hist.transactions.height
 
 
 def _subset_inputs(acct: AccountInputs, idx: np.ndarray) -> AccountInputs:
@@ -252,8 +260,16 @@ def _subset_inputs(acct: AccountInputs, idx: np.ndarray) -> AccountInputs:
 
 
 def _histories(
-    acct: AccountInputs, market: Market, accounts: pl.DataFrame, groups: dict[str, str], *, workers: int
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    acct: AccountInputs,
+    market: Market,
+    accounts: pl.DataFrame,
+    groups: dict[str, str],
+    *,
+    since: dt.date,
+    year_start: dt.date,
+    workers: int,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    """Every shard's `_run_shard`, concatenated (shards of whole households; a process each if workers > 1)."""
     hh = accounts["household_id"].to_numpy()
     n_shards = max(1, workers) * (4 if workers > 1 else 1)
     _, hh_code = np.unique(hh, return_inverse=True)
@@ -262,16 +278,18 @@ def _histories(
     for k in range(n_shards):
         idx = np.flatnonzero(shard_of == k)
         if len(idx):
-            jobs.append((_subset_inputs(acct, idx), market, accounts[idx], groups))
+            jobs.append((_subset_inputs(acct, idx), market, accounts[idx], groups, since, year_start))
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        # spawn, not fork: forking a process that runs polars' thread pool can deadlock
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             results = list(pool.map(_run_shard, jobs))
     else:
         results = [_run_shard(j) for j in jobs]
-    return tuple(pl.concat([r[i] for r in results]) for i in range(4))  # type: ignore[return-value]
+    frames = tuple(pl.concat([r[i] for r in results]) for i in range(4))
+    return frames[0], frames[1], frames[2], frames[3], sum(r[4] for r in results)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -448,10 +466,15 @@ def generate_book(
     acct = account_inputs(plan, universe, tw, market, rng)
     groups = {s: (g or s) for s, g in zip(sec["symbol"].to_list(), sec["wash_group"].to_list())}
     lap("plan")
-    tx, cash, ledger_lots, realized = _histories(acct, market, plan.accounts, groups, workers=workers)
+    trade_date = calendar.next_business_day(as_of)
+    since = trade_date - dt.timedelta(days=TRANSACTION_DAYS)
+    year_start = dt.date(as_of.year, 1, 1)
+    tx, cash, ledger_lots, realized, n_trades = _histories(
+        acct, market, plan.accounts, groups, since=since, year_start=year_start, workers=workers
+    )
     lap("histories")
     if timings is not None:
-        timings["trades_replayed"] = float(tx.height)
+        timings["trades_replayed"] = float(n_trades)
     order = {a: i for i, a in enumerate(plan.accounts["account_id"].to_list())}
     acct_order = pl.col("account_id").replace_strict(order, return_dtype=pl.Int64)
     ledger_lots = ledger_lots.sort(acct_order, "symbol", "purchase_date", "lot_id")
@@ -472,7 +495,6 @@ def generate_book(
     ).select("account_id", "lot_id", "symbol", "shares", "cost_basis", "acquired", "purchase_date")
 
     # year-to-date realized gains (recognized: the disallowed part of a washed loss is not)
-    year_start = dt.date(as_of.year, 1, 1)
     ytd = (
         realized.filter((pl.col("sale_date") >= year_start) & pl.col("account_id").is_in(taxable_ids))
         .with_columns((pl.col("gain_loss") + pl.col("disallowed_loss")).alias("g"))
@@ -508,8 +530,6 @@ def generate_book(
     pending = _pending_orders(acc, lots.with_columns(pl.col("cost_basis").fill_null(0.0)), close, restrictions, rng)
 
     # transactions of the last TRANSACTION_DAYS calendar days (realized_gain on taxable sells)
-    trade_date = calendar.next_business_day(as_of)
-    since = trade_date - dt.timedelta(days=TRANSACTION_DAYS)
     transactions = tx.filter(pl.col("date") >= since).with_columns(
         pl.when((pl.col("side") == "sell") & pl.col("account_id").is_in(taxable_ids)).then(pl.col("realized_gain").round(2)).otherwise(None).alias("realized_gain")
     ).select("account_id", "date", "symbol", "side", "shares", "price", "lot_id", "realized_gain")

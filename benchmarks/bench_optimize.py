@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from overlay_core.optimize.fast import solve_fast  # noqa: E402
 from overlay_core.optimize.model import formulate  # noqa: E402
 from overlay_core.optimize.propose import propose  # noqa: E402
-from overlay_core.optimize.synthetic import SIZES, random_problem  # noqa: E402
+from overlay_core.optimize.synthetic import SIZES, apply_fills, random_problem  # noqa: E402
 
 GOAL_MS = {"a": 3.0, "b": 15.0, "c": 120.0}
 
@@ -39,12 +39,30 @@ def _pct(x: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(x), q))
 
 
-def bench(size: str, accounts: int, seed: int = 0, restrictions: bool = True, near_target: bool = True) -> dict[str, float]:
+def next_day(p, rng: np.random.Generator):  # noqa: ANN001, ANN201 - AccountProblem
+    """The account the day after its proposal was filled: the orders applied, prices moved ~1%."""
+    pr = propose(p)
+    sell, buy = np.zeros(p.m), np.zeros(p.n)
+    for row in pr.orders.iter_rows(named=True):
+        if row["side"] == "SELL":
+            sell[p.lot_ids.index(row["lot_id"])] += row["shares"]
+        else:
+            buy[p.symbols.index(row["symbol"])] += row["shares"]
+    q = apply_fills(p, sell, buy)
+    prices = np.round(q.prices * np.exp(rng.normal(0.0, 0.01, q.n)), 2)
+    rate = np.where(q.lot_long_term, q.lt_rate, q.st_rate)
+    tax = (prices[q.lot_sec] - q.lot_basis) * rate if q.taxable else np.zeros(q.m)
+    return q.with_(prices=prices, lot_tax_per_share=tax)
+
+
+def bench(size: str, accounts: int, seed: int = 0, restrictions: bool = True, near_target: bool = True, review: bool = False) -> dict[str, float]:
     n, m = SIZES[size]
     rng = np.random.default_rng(seed)
     problems = [
         random_problem(rng, n, m, restrictions=restrictions, account_id=f"{size}{j}", near_target=near_target) for j in range(accounts)
     ]
+    if review:
+        problems = [next_day(p, rng) for p in problems]
     # warm up (imports, first calls)
     propose(problems[0])
     one_wall, one_cpu, one_solver_cpu, one_solver_wall = [], [], [], []
@@ -86,13 +104,16 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=0, help="accounts per size (default 60 / 30 / 8)")
     ap.add_argument("--sizes", default="a,b,c")
     ap.add_argument("--stress", action="store_true", help="holdings unrelated to the target, random conflicting restrictions")
+    ap.add_argument("--review", action="store_true", help="the day after a first proposal was filled (prices moved ~1%%): the daily review")
     args = ap.parse_args()
     default = {"a": 60, "b": 30, "c": 8}
     kind = "stress (random holdings and restrictions)" if args.stress else "steady state (near target, mild restrictions, risk aversion 1)"
+    if args.review:
+        kind += ", reviewed the day after the first proposal was filled"
     print(f"accounts: {kind}; CPU ms per account (process time; wall in brackets), one core")
     print(f"{'size':4} | {'one solve: total (p90)':>24} {'solver':>7} {'outside':>8} | {'end to end: total (p90)':>26} {'solver':>7} {'outside':>8} {'solves med/p90/max':>19} | goal")
     for size in args.sizes.split(","):
-        r = bench(size, args.accounts or default[size], near_target=not args.stress)
+        r = bench(size, args.accounts or default[size], near_target=not args.stress, review=args.review)
         goal_outside = 1.0 + 0.5 * r["one_solver_med"]
         print(
             f"{size:4} | {r['one_cpu_med']:>7.2f} ({r['one_cpu_p90']:.2f}) [{r['one_wall_med']:.2f}] {r['one_solver_med']:>7.2f} {r['one_outside_med']:>8.2f} | "

@@ -72,6 +72,8 @@ class Optimum:
     solve_cpu: float = 0.0
     forbid_buy: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
     forbid_sell: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
+    #: each solve's stage and objective, in order (base, strict, wash A, mixed, flip, release)
+    trace: tuple[tuple[str, float], ...] = ()
 
 
 def _solve(f: Formulation, solver: str, path: str, log: list[RawSolution]) -> RawSolution:
@@ -214,6 +216,7 @@ def optimize_account(
         return f2, r2
 
     f, raw = elastic(fb, fs)
+    trace: list[tuple[str, float]] = [("base", raw.objective)]
     if raw.status == "infeasible":
         raise _hard_infeasibility(p, f)
     if raw.status != "optimal" or raw.x is None:
@@ -234,8 +237,9 @@ def optimize_account(
         gs = np.array([g for g, sd in sides.items() if sd == "loss sales"], dtype=np.int64)
         return user_fb | np.isin(p.wash_group, gb), user_fs | (np.isin(p.wash_group[p.lot_sec], gs) & p.lot_is_loss)
 
-    def resolve(fb_: np.ndarray, fs_: np.ndarray) -> tuple[Formulation, RawSolution] | None:
+    def resolve(fb_: np.ndarray, fs_: np.ndarray, stage: str = "") -> tuple[Formulation, RawSolution] | None:
         f2, r2 = elastic(fb_, fs_)
+        trace.append((stage, r2.objective))
         return (f2, r2) if r2.status == "optimal" and r2.x is not None else None
 
     for _ in range(12):
@@ -247,7 +251,7 @@ def optimize_account(
             trial_a = dict(side_of)
             trial_a.update({int(g): "buys" for g in groups})
             cand = []
-            got = resolve(*masks(trial_a))
+            got = resolve(*masks(trial_a), stage="wash A")
             if got is not None:
                 cand.append((got[1].objective, "buys", got, trial_a))
                 # a group that harvested nothing under (A) keeps its buys and forbids its loss sales instead:
@@ -259,14 +263,14 @@ def optimize_account(
                     if g not in a_loss:
                         mixed[int(g)] = "loss sales"
                 if mixed != trial_a:
-                    got_m = resolve(*masks(mixed))
+                    got_m = resolve(*masks(mixed), stage="wash mixed")
                     if got_m is not None:
                         every = "loss sales" if all(mixed[int(g)] == "loss sales" for g in groups) else "buys or loss sales, group by group"
                         cand.append((got_m[1].objective, every, got_m, mixed))
             else:  # (B) the loss sales forbidden
                 trial_b = dict(side_of)
                 trial_b.update({int(g): "loss sales" for g in groups})
-                got = resolve(*masks(trial_b))
+                got = resolve(*masks(trial_b), stage="wash B")
                 if got is not None:
                     cand.append((got[1].objective, "loss sales", got, trial_b))
             if not cand:
@@ -292,7 +296,7 @@ def optimize_account(
                 break
             released.update(both)
             trial = {g: sd for g, sd in side_of.items() if g not in both}
-            got = resolve(*masks(trial))
+            got = resolve(*masks(trial), stage="wash release")
             if got is not None and got[1].objective < raw.objective - 1e-9:
                 s2, b2 = got[0].to_shares(got[1].x)
                 if not len(wash_conflicts(p, s2, b2, tol_value=tol)):
@@ -304,8 +308,10 @@ def optimize_account(
         for g in idle:
             trial[g] = "loss sales" if trial[g] == "buys" else "buys"
             flipped.add(g)
-        got = resolve(*masks(trial))
-        if got is None or got[1].objective > raw.objective + 1e-7:
+        got = resolve(*masks(trial), stage="wash flip")
+        # the current solution may hold trades too small to count (below the rounding's minimum) on the
+        # side now forbidden: a change smaller than half the no-churn threshold is accepted
+        if got is None or got[1].objective > raw.objective + 0.5e-4 * p.no_churn_threshold_bps:
             continue
         side_of = trial
         f, raw = got
@@ -338,4 +344,5 @@ def optimize_account(
         solve_cpu=sum(r.solve_cpu for r in log),
         forbid_buy=fb,
         forbid_sell=fs,
+        trace=tuple(trace),
     )

@@ -20,12 +20,13 @@ import datetime as dt
 import hashlib
 import io
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from overlay_core import calendar
 from overlay_core.book import Book
@@ -264,12 +265,22 @@ def _parse_parquet(name: str, data: bytes, p: _Problems) -> pl.DataFrame | None:
     if not data:
         p.add(name, None, None, "an empty file", "a Parquet file")
         return None
+    # pyarrow reads and fully validates the file first: polars' own Parquet reader can abort the whole
+    # process on some corrupt files (a huge allocation from a flipped length), which no `except` catches.
+    # Only validated columns, under plain names and without any (possibly corrupt) metadata, reach polars.
     try:
-        df = pl.read_parquet(io.BytesIO(data))
+        table = pq.read_table(io.BytesIO(data))
+        names = [str(c) for c in table.column_names]
+        table = pa.Table.from_arrays(table.columns, names=[f"c{i}" for i in range(len(names))])
+        table.validate(full=True)
+        df = pl.from_arrow(table)
     except _READ_ERRORS as exc:
         p.add(name, None, None, f"an unreadable Parquet file ({_short(exc)})", "a complete Parquet file")
         return None
-    renamed = [str(c).strip() for c in df.columns]
+    if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a Table is a DataFrame
+        p.add(name, None, None, "an unreadable Parquet file", "a Parquet file of columns")
+        return None
+    renamed = [c.strip() for c in names]
     if len(set(renamed)) != len(renamed) or any(not c for c in renamed):
         p.add(name, "header", None, f"columns {renamed!r}", "distinct, non-empty column names")
         return None

@@ -227,3 +227,25 @@ def test_problem_is_immutable(make_problem):
         p.prices[0] = 1.0
     q = p.with_(cash=200.0)
     assert q is not p and p.cash == 100.0 and isinstance(q, AccountProblem)
+
+
+def test_short_term_gain_near_long_term_waits_unless_cash_is_needed(make_problem):
+    # A is 20% overweight (70 shares vs a 50% target) in one short-term lot at a gain that turns long-term
+    # in 10 days (within the 30-day window): a rebalance does not sell it ...
+    kw = dict(
+        lot_shares=np.array([70.0, 29.0]),
+        lot_basis=np.array([50.0, 100.0]),
+        lot_long_term=np.array([False, True]),
+        lot_days_to_lt=np.array([10, 0]),
+        risk_aversion=100.0,
+    )
+    p = make_problem(**kw)
+    assert p.lot_lt_wait.tolist() == [True, False]
+    pr = propose(p)
+    assert _lines(pr, "SELL", "A").height == 0
+    # ... but a cash need larger than everything else can raise forces it (B and cash give 3,000)
+    q = make_problem(cash_need=5000.0, **kw)
+    pr = propose(q)
+    assert _lines(pr, "SELL", "A")["shares"].sum() >= 20
+    assert set(_lines(pr, "SELL")["reason"]) == {"cash_raise"}
+    assert "lt_wait" in pr.explanation.relaxed

@@ -6,6 +6,7 @@ transactions, pending orders, price history, as_of.txt) is described in docs/dem
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Optional
@@ -16,9 +17,7 @@ from overlay_core.cli._app import app, console
 from overlay_core.demo.generate import DEMO_AS_OF, DEMO_SEED, HISTORY_YEARS, generate_book, write_book
 
 
-def _day(value: str | None):  # noqa: ANN202 - a date or None
-    import datetime as dt
-
+def _day(value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:

@@ -13,7 +13,6 @@ Rates (documented in docs/demo_book.md and checked by tests/demo): households of
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np

@@ -28,7 +28,7 @@ from overlay_core.book import Book
 from overlay_core.contract import CASH, FIRM_WIDE, TABLES
 from overlay_core.errors import ConfigError
 from overlay_core.demo.accounts import AccountPlan, build_accounts
-from overlay_core.demo.history import AccountInputs, Market, REVIEW_EVERY, market_from_prices, simulate_trades
+from overlay_core.demo.history import REVIEW_EVERY, AccountInputs, Market, market_from_prices, simulate_trades, subset_inputs
 from overlay_core.demo.models import (
     APPROVED,
     build_models,
@@ -252,13 +252,6 @@ def _run_shard(
     return tx, hist.cash, lots, realized.filter(pl.col("sale_date") >= year_start), hist.transactions.height
 
 
-def _subset_inputs(acct: AccountInputs, idx: np.ndarray) -> AccountInputs:
-    return AccountInputs(
-        account_ids=[acct.account_ids[i] for i in idx],
-        **{f: getattr(acct, f)[idx] for f in AccountInputs.__dataclass_fields__ if f != "account_ids"},
-    )
-
-
 def _histories(
     acct: AccountInputs,
     market: Market,
@@ -278,7 +271,7 @@ def _histories(
     for k in range(n_shards):
         idx = np.flatnonzero(shard_of == k)
         if len(idx):
-            jobs.append((_subset_inputs(acct, idx), market, accounts[idx], groups, since, year_start))
+            jobs.append((subset_inputs(acct, idx), market, accounts[idx], groups, since, year_start))
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor

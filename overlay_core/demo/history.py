@@ -16,20 +16,22 @@ The manager's rules (each account reviewed once a month on its own business day 
   most overweight positions first (highest-cost tranches first);
 - every review invests the cash above the account's cash target in its largest deficits (at most
   `MAX_BUYS` symbols);
-- tax-loss harvesting (taxable accounts): every tranche more than `HARVEST_LOSS` below its purchase price
-  (`HARVEST_LOSS_FUND`, `HARVEST_LOSS_STOCK`; a loss of at least `HARVEST_MIN_VALUE`) is sold, unless the account bought the symbol in the last 30 days; a fund is replaced by its first
+- tax-loss harvesting (taxable accounts): every purchase tranche more than `HARVEST_LOSS_FUND` (fund) or
+  `HARVEST_LOSS_STOCK` (stock) below its purchase price, with a loss of at least `HARVEST_MIN_VALUE`, is
+  sold, unless the account bought the symbol in the last 30 days; a fund is replaced by its first
   allowed legal substitute (same asset class, another wash group, approved by the IPC), a stock's
-  proceeds go to the other underweight stocks; a symbol sold at a loss is not bought back by that
-  account for 31 days (other accounts of the household may still buy it: the ledger applies the rule);
+  proceeds buy its largest allowed same-sector peer (`HARVEST_PEERS`); a symbol sold at a loss is not
+  bought back by that account for 31 days (other accounts of the household may still buy it: the
+  ledger applies the rule);
 - rebalance once a year (in the account's month): positions more than `REBALANCE_BAND` (absolute) or 25%
-  (relative; 50% for a stock) over target are sold down, highest-cost tranches first, and the cash reinvested.
+  (relative; 50% for a stock) over target are sold down, highest-cost tranches first; the review's
+  investing step puts the cash back to work.
 
 Every position counts toward a **slot**: the target's own symbol, or the substitute that replaced it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,7 +199,8 @@ def _round_shares(amount: np.ndarray, price: np.ndarray, whole: np.ndarray) -> n
     return np.where(whole, np.floor(raw + 1e-9), np.floor(raw * 1000 + 1e-9) / 1000)
 
 
-def _subset(acct: AccountInputs, idx: np.ndarray) -> AccountInputs:
+def subset_inputs(acct: AccountInputs, idx: np.ndarray) -> AccountInputs:
+    """The inputs of the accounts at positions `idx`."""
     return AccountInputs(
         account_ids=[acct.account_ids[i] for i in idx],
         **{f: getattr(acct, f)[idx] for f in AccountInputs.__dataclass_fields__ if f != "account_ids"},
@@ -469,7 +472,7 @@ def simulate_trades(acct: AccountInputs, market: Market) -> SimulatedHistory:
         idx = np.flatnonzero(acct.review_offset == offset)
         if len(idx) == 0:
             continue
-        arrays, c = _run_cohort(_subset(acct, idx), market, offset)
+        arrays, c = _run_cohort(subset_inputs(acct, idx), market, offset)
         cash[idx] = c
         parts.append((idx[arrays[0]],) + arrays[1:])
     acc, sym, side, sh, day, px, lot = (np.concatenate([p[i] for p in parts]) for i in range(7))
@@ -536,7 +539,3 @@ def market_from_prices(
         sector=np.array([sector_codes[x] if x and t == "equity" else -1 for x, t in zip(sectors, types)]),
         peers=peers,
     )
-
-
-def as_date(x: np.datetime64) -> dt.date:
-    return dt.date.fromisoformat(str(np.datetime64(x, "D")))

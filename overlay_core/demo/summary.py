@@ -7,6 +7,7 @@ demo book is tested against (docs/demo_book.md lists the documented ranges).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -147,8 +148,6 @@ def book_statistics(book: Book) -> dict[str, float]:
         .filter(pl.col("v") > 0.15 * pl.col("total"))
     )
     out["share_legacy_concentrated"] = pv["account_id"].n_unique() / max(1, n_acc)
-    import datetime as dt
-
     since = book.trade_date - dt.timedelta(days=30)
     recent = book.transactions.filter(pl.col("date") >= since)
     out["recent_loss_sales"] = float(recent.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0)).height)

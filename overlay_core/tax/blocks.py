@@ -183,18 +183,8 @@ class TaxState:
         return list(self._accounts)
 
 
-def _wash_groups(book: Book) -> pl.DataFrame:
-    sec = book.securities
-    if "wash_group" not in sec.columns:
-        return sec.select("symbol", pl.col("symbol").alias("wash_group"))
-    return sec.select("symbol", pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("wash_group"))
-
-
-def _with_group(df: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
-    return df.join(groups, on="symbol", how="left").with_columns(pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("wash_group"))
-
-
 def _accounts(book: Book) -> pl.DataFrame:
+    """account_id, household_id, tax_status, st_rate, lt_rate, with the reader's defaults re-applied."""
     reb = book.policy.rebalance
     a = book.accounts
     hh = pl.coalesce(pl.col("household_id"), pl.col("account_id")) if "household_id" in a.columns else pl.col("account_id")
@@ -203,9 +193,43 @@ def _accounts(book: Book) -> pl.DataFrame:
     return a.select(
         "account_id",
         hh.alias("household_id"),
-        "tax_status",
+        pl.col("tax_status").fill_null("taxable"),
         st.cast(pl.Float64).alias("st_rate"),
         lt.cast(pl.Float64).alias("lt_rate"),
+    )
+
+
+def _symbols(book: Book) -> pl.DataFrame:
+    """symbol -> wash_group (a symbol is its own group where `securities` gives none or does not know it),
+    `_g` an integer code of the group, and today's `price`."""
+    sec = book.securities
+    known = sec.select("symbol", (pl.col("wash_group") if "wash_group" in sec.columns else pl.lit(None, dtype=pl.String)).alias("wash_group"))
+    seen = pl.concat(
+        [book.lots.select("symbol"), book.transactions.select("symbol"), book.pending_orders.select("symbol"), book.prices.select("symbol")],
+        how="vertical",
+    ).unique()
+    table = (
+        pl.concat([known, seen.join(known, on="symbol", how="anti").with_columns(pl.lit(None, dtype=pl.String).alias("wash_group"))], how="vertical")
+        .with_columns(pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("wash_group"))
+        .with_columns(pl.col("wash_group").rank("dense").cast(pl.Int64).alias("_g"))
+        .join(book.prices.select("symbol", pl.col("close").alias("price")), on="symbol", how="left")
+    )
+    return table
+
+
+def _households(accts: pl.DataFrame, *others: pl.DataFrame) -> pl.DataFrame:
+    """account_id -> household_id, tax_status, rates and `_h`, an integer code of the household; accounts
+    unknown to `accounts` (seen only in lots, transactions or pending orders) are their own taxable
+    household."""
+    ids = pl.concat([o.select("account_id") for o in others], how="vertical").unique()
+    missing = ids.join(accts, on="account_id", how="anti").with_columns(
+        pl.col("account_id").alias("household_id"),
+        pl.lit("taxable").alias("tax_status"),
+        pl.lit(None, dtype=pl.Float64).alias("st_rate"),
+        pl.lit(None, dtype=pl.Float64).alias("lt_rate"),
+    )
+    return pl.concat([accts, missing.select(accts.columns)], how="vertical").with_columns(
+        pl.col("household_id").rank("dense").cast(pl.Int64).alias("_h")
     )
 
 
@@ -219,13 +243,24 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
 
     Returns
     -------
-    TaxState. Vectorized over the whole book: call once per day.
+    TaxState. Vectorized over the whole book (one sort of the lots, joins on integer keys): call it
+    once per day.
     """
     td = book.trade_date
     start = td - dt.timedelta(days=window_days)
     accts = _accounts(book)
-    groups = _wash_groups(book)
-    prices = book.prices.select("symbol", pl.col("close").alias("price"))
+    hh = _households(accts, book.lots, book.transactions, book.pending_orders)
+    syms = _symbols(book)
+    n_groups = int(syms["_g"].max() or 0) + 1
+    hg = (pl.col("_h") * n_groups + pl.col("_g")).alias("_hg")
+
+    def tag(df: pl.DataFrame) -> pl.DataFrame:
+        """Add household, status, wash group and the integer (household, group) key to rows with account_id, symbol."""
+        return (
+            df.join(hh.select("account_id", "household_id", "tax_status", "_h"), on="account_id", how="left", maintain_order="left")
+            .join(syms.select("symbol", "wash_group", "_g"), on="symbol", how="left", maintain_order="left")
+            .with_columns(hg)
+        )
 
     lots = book.lots
     pdate = pl.coalesce(pl.col("purchase_date"), pl.col("acquired")) if "purchase_date" in lots.columns else pl.col("acquired")
@@ -239,46 +274,43 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
             "acquired",
             pdate.alias("purchase_date"),
         )
-        .join(accts, on="account_id", how="left")
-        .with_columns(pl.coalesce(pl.col("household_id"), pl.col("account_id")).alias("household_id"), pl.col("tax_status").fill_null("taxable"))
-        .pipe(_with_group, groups)
-        .join(prices, on="symbol", how="left")
-        .with_columns((pl.col("cost_basis") / pl.col("shares")).alias("basis_per_share"))
+        .sort("account_id", "symbol", "purchase_date", "lot_id", nulls_last=True)
+        .with_row_index("_i")
+        .join(hh, on="account_id", how="left", maintain_order="left")
+        .join(syms, on="symbol", how="left", maintain_order="left")
+        .with_columns(hg, (pl.col("cost_basis") / pl.col("shares")).alias("basis_per_share"))
     )
 
     # ---- pending orders: relieve lots (named, then FIFO by purchase_date) ---------------------------
     pend = book.pending_orders.with_row_index("pending_row", offset=1)
     psell = pend.filter(pl.col("side") == "sell")
-    named = (
-        psell.filter(pl.col("lot_id").is_not_null())
-        .group_by(_LOT_KEY)
-        .agg(pl.col("shares").sum().alias("named_sold"))
-    )
-    unnamed = (
-        psell.filter(pl.col("lot_id").is_null())
-        .group_by("account_id", "symbol")
-        .agg(pl.col("shares").sum().alias("unnamed_sold"))
-    )
-    lots = (
-        lots.join(named, on=_LOT_KEY, how="left")
-        .join(unnamed, on=["account_id", "symbol"], how="left")
-        .with_columns(pl.col("named_sold").fill_null(0.0), pl.col("unnamed_sold").fill_null(0.0))
-        .sort("account_id", "symbol", "purchase_date", "lot_id", nulls_last=True)
-        .with_columns((pl.col("shares") - pl.col("named_sold")).clip(lower_bound=0.0).alias("_avail"))
-        .with_columns(pl.col("_avail").cum_sum().over("account_id", "symbol").alias("_cum"))
-        .with_columns(
-            (pl.col("unnamed_sold") - (pl.col("_cum") - pl.col("_avail"))).clip(lower_bound=0.0).alias("_fifo")
+    named = psell.filter(pl.col("lot_id").is_not_null()).group_by(_LOT_KEY).agg(pl.col("shares").sum().alias("named_sold"))
+    unnamed = psell.filter(pl.col("lot_id").is_null()).group_by("account_id", "symbol").agg(pl.col("shares").sum().alias("unnamed_sold"))
+    if named.height:
+        lots = lots.join(named, on=_LOT_KEY, how="left", maintain_order="left").with_columns(pl.col("named_sold").fill_null(0.0))
+    else:
+        lots = lots.with_columns(pl.lit(0.0).alias("named_sold"))
+    lots = lots.with_columns((pl.col("shares") - pl.col("named_sold")).clip(lower_bound=0.0).alias("_avail"))
+    if unnamed.height:
+        # FIFO relief only where an unnamed pending sell exists (the lots are already in FIFO order)
+        fifo = (
+            lots.select("_i", "account_id", "symbol", "_avail")
+            .join(unnamed, on=["account_id", "symbol"], how="inner", maintain_order="left")
+            .with_columns(pl.col("_avail").cum_sum().over("account_id", "symbol").alias("_cum"))
+            .with_columns((pl.col("unnamed_sold") - (pl.col("_cum") - pl.col("_avail"))).clip(lower_bound=0.0).alias("_fifo"))
+            .with_columns(pl.min_horizontal("_fifo", "_avail").alias("_fifo"))
+            .select("_i", "_fifo")
         )
-        .with_columns(pl.min_horizontal("_fifo", "_avail").alias("_fifo"))
-        .with_columns((pl.col("_avail") - pl.col("_fifo")).alias("available_shares"))
-        .with_columns((pl.col("available_shares") <= 1e-9 * pl.max_horizontal(pl.col("shares"), pl.lit(1.0))).alias("sold_in_full_by_pending"))
+        lots = lots.join(fifo, on="_i", how="left", maintain_order="left").with_columns(pl.col("_fifo").fill_null(0.0))
+    else:
+        lots = lots.with_columns(pl.lit(0.0).alias("_fifo"))
+    lots = lots.with_columns((pl.col("_avail") - pl.col("_fifo")).alias("available_shares")).with_columns(
+        (pl.col("available_shares") <= 1e-9 * pl.max_horizontal(pl.col("shares"), pl.lit(1.0))).alias("sold_in_full_by_pending")
     )
-    relieved = lots.with_columns((pl.col("shares") - pl.col("available_shares")).alias("_relieved")).filter(pl.col("_relieved") > 0)
+    relieved = lots.filter((pl.col("named_sold") > 0) | (pl.col("_fifo") > 0))
 
     # ---- rule (b): losses realized by taxable accounts in the window --------------------------------
-    tx = book.transactions.with_row_index("tx_row", offset=1).join(accts.select("account_id", "household_id", "tax_status"), on="account_id", how="left")
-    tx = tx.with_columns(pl.coalesce(pl.col("household_id"), pl.col("account_id")).alias("household_id"), pl.col("tax_status").fill_null("taxable"))
-    tx = _with_group(tx, groups).filter((pl.col("date") >= start) & (pl.col("date") <= td))
+    tx = tag(book.transactions.with_row_index("tx_row", offset=1)).filter((pl.col("date") >= start) & (pl.col("date") <= td))
     loss_cols = ["household_id", "wash_group", "account_id", "symbol", "date", "loss", "source"]
     tx_losses = tx.filter((pl.col("side") == "sell") & (pl.col("tax_status") == "taxable") & (pl.col("realized_gain") < 0)).select(
         "household_id",
@@ -289,40 +321,31 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
         pl.col("realized_gain").alias("loss"),
         pl.format("transaction row {}", pl.col("tx_row")).alias("source"),
     )
-    ps = _with_group(psell.join(accts.select("account_id", "household_id", "tax_status"), on="account_id", how="left"), groups).with_columns(
-        pl.coalesce(pl.col("household_id"), pl.col("account_id")).alias("household_id"), pl.col("tax_status").fill_null("taxable")
-    )
+    ps = tag(psell)
     # estimated gain of each pending sell where the file gives none: its named lot, or its FIFO relief
-    lot_gain = relieved.select(
-        "account_id",
-        "lot_id",
-        "symbol",
-        (pl.col("price") - pl.col("basis_per_share")).alias("_gps"),
-        (pl.col("_fifo") > 0).alias("_by_fifo"),
-        pl.col("_fifo"),
-    )
+    lot_gain = relieved.select("account_id", "lot_id", "symbol", (pl.col("price") - pl.col("basis_per_share")).alias("_gps"), "_fifo")
     named_est = ps.filter(pl.col("lot_id").is_not_null()).join(lot_gain.select("account_id", "lot_id", "_gps"), on=_LOT_KEY, how="left").with_columns(
         (pl.col("shares") * pl.col("_gps")).alias("_est")
     )
     fifo_est = (
-        lot_gain.filter(pl.col("_by_fifo"))
+        lot_gain.filter(pl.col("_fifo") > 0)
         .group_by("account_id", "symbol")
         .agg((pl.col("_fifo") * pl.col("_gps")).filter(pl.col("_gps") < 0).sum().alias("_fifo_loss"))
     )
-    unnamed_est = ps.filter(pl.col("lot_id").is_null()).join(fifo_est, on=["account_id", "symbol"], how="left").with_columns(
-        pl.col("_fifo_loss").alias("_est")
-    )
+    unnamed_est = ps.filter(pl.col("lot_id").is_null()).join(fifo_est, on=["account_id", "symbol"], how="left").with_columns(pl.col("_fifo_loss").alias("_est"))
     ps_est = pl.concat([named_est.select(ps.columns + ["_est"]), unnamed_est.select(ps.columns + ["_est"])], how="vertical")
-    pend_losses = ps_est.with_columns(pl.coalesce(pl.col("est_realized_gain"), pl.col("_est")).alias("loss")).filter(
-        (pl.col("tax_status") == "taxable") & (pl.col("loss") < 0)
-    ).select(
-        "household_id",
-        "wash_group",
-        "account_id",
-        "symbol",
-        pl.lit(td).alias("date"),
-        "loss",
-        pl.format("pending row {}", pl.col("pending_row")).alias("source"),
+    pend_losses = (
+        ps_est.with_columns(pl.coalesce(pl.col("est_realized_gain"), pl.col("_est")).alias("loss"))
+        .filter((pl.col("tax_status") == "taxable") & (pl.col("loss") < 0))
+        .select(
+            "household_id",
+            "wash_group",
+            "account_id",
+            "symbol",
+            pl.lit(td).alias("date"),
+            "loss",
+            pl.format("pending row {}", pl.col("pending_row")).alias("source"),
+        )
     )
     losses = pl.concat([tx_losses.select(loss_cols), pend_losses.select(loss_cols)], how="vertical").sort("household_id", "wash_group", "date", "source")
 
@@ -330,15 +353,11 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
         pl.col("date").max().alias("loss_date"),
         pl.col("loss").sum().alias("loss"),
         pl.len().alias("n_losses"),
-        pl.col("account_id").first().alias("_acct"),
-        pl.col("symbol").first().alias("_sym"),
+        pl.col("account_id").sort_by("date").last().alias("_acct"),
     )
-    group_symbols = pl.concat(
-        [groups, losses.select("symbol", "wash_group")], how="vertical"
-    ).unique()
     buy_blocks = (
-        loss_groups.join(group_symbols, on="wash_group", how="inner")
-        .join(accts.select("account_id", "household_id"), on="household_id", how="inner")
+        loss_groups.join(syms.select("symbol", "wash_group"), on="wash_group", how="inner")
+        .join(hh.select("account_id", "household_id"), on="household_id", how="inner")
         .with_columns((pl.col("loss_date") + pl.duration(days=window_days + 1)).alias("blocked_until"))
         .with_columns(
             pl.format(
@@ -356,10 +375,10 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
     )
 
     # ---- rule (a): acquisitions by the household in the window --------------------------------------
-    acq_cols = ["household_id", "wash_group", "account_id", "symbol", "date", "shares", "source", "lot_id"]
-    lot_acq = lots.filter(
-        (pl.col("purchase_date") >= start) & (pl.col("purchase_date") <= td) & ~pl.col("sold_in_full_by_pending")
-    ).select(
+    acq_cols = ["household_id", "wash_group", "account_id", "symbol", "date", "shares", "source", "lot_id", "_hg"]
+    in_window = (pl.col("purchase_date") >= start) & (pl.col("purchase_date") <= td) & ~pl.col("sold_in_full_by_pending")
+    lots = lots.with_columns(in_window.fill_null(False).alias("_self"))
+    lot_acq = lots.filter(pl.col("_self")).select(
         "household_id",
         "wash_group",
         "account_id",
@@ -368,12 +387,15 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
         "shares",
         pl.format("lot {}", pl.col("lot_id")).alias("source"),
         "lot_id",
+        "_hg",
     )
     tx_buys = tx.filter(pl.col("side") == "buy")
-    lot_keys = lots.select("account_id", "symbol", pl.col("purchase_date").alias("date"), pl.col("lot_id").alias("_lot")).unique()
+    recent_lots = lots.filter((pl.col("purchase_date") >= start) & (pl.col("purchase_date") <= td)).select(
+        "account_id", "symbol", pl.col("purchase_date").alias("date"), pl.col("lot_id").alias("_lot")
+    )
     represented = (
         tx_buys.select("tx_row", "account_id", "symbol", "date", "lot_id")
-        .join(lot_keys, on=["account_id", "symbol", "date"], how="inner")
+        .join(recent_lots, on=["account_id", "symbol", "date"], how="inner")
         .filter(pl.col("lot_id").is_null() | (pl.col("lot_id") == pl.col("_lot")))
         .select("tx_row")
         .unique()
@@ -387,10 +409,10 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
         "shares",
         pl.format("transaction row {}", pl.col("tx_row")).alias("source"),
         pl.lit(None, dtype=pl.String).alias("lot_id"),
+        "_hg",
     )
-    pbuy = _with_group(pend.filter(pl.col("side") == "buy").join(accts.select("account_id", "household_id"), on="account_id", how="left"), groups)
-    pend_acq = pbuy.select(
-        pl.coalesce(pl.col("household_id"), pl.col("account_id")).alias("household_id"),
+    pend_acq = tag(pend.filter(pl.col("side") == "buy")).select(
+        "household_id",
         "wash_group",
         "account_id",
         "symbol",
@@ -398,22 +420,18 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
         "shares",
         pl.format("pending row {}", pl.col("pending_row")).alias("source"),
         pl.lit(None, dtype=pl.String).alias("lot_id"),
+        "_hg",
     )
     acquisitions = pl.concat([lot_acq.select(acq_cols), tx_acq.select(acq_cols), pend_acq.select(acq_cols)], how="vertical").sort(
         "household_id", "wash_group", "date", "source"
     )
-    acq_groups = acquisitions.group_by("household_id", "wash_group").agg(
-        pl.len().alias("_n_acq"), pl.col("date").max().alias("_latest_acq")
-    )
-    self_acq = lot_acq.select("account_id", "lot_id", pl.lit(1).alias("_self"))
+    acq_groups = acquisitions.group_by("_hg").agg(pl.len().alias("_n_acq"), pl.col("date").max().alias("_latest_acq"))
+    acquisitions = acquisitions.drop("_hg")
 
     lots = (
-        lots.join(acq_groups, on=["household_id", "wash_group"], how="left")
-        .join(self_acq, on=_LOT_KEY, how="left")
-        .with_columns(pl.col("_n_acq").fill_null(0), pl.col("_self").fill_null(0))
-        .with_columns(
-            ((pl.col("tax_status") == "taxable") & ((pl.col("_n_acq") - pl.col("_self")) > 0)).alias("loss_sale_blocked")
-        )
+        lots.join(acq_groups, on="_hg", how="left", maintain_order="left")
+        .with_columns(pl.col("_n_acq").fill_null(0), pl.col("_self").cast(pl.Int64))
+        .with_columns(((pl.col("tax_status") == "taxable") & ((pl.col("_n_acq") - pl.col("_self")) > 0)).alias("loss_sale_blocked"))
         .with_columns(
             pl.when(pl.col("loss_sale_blocked"))
             .then(
@@ -431,7 +449,6 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
     )
 
     # ---- terms, gains and tax per share (numpy, vectorized) -----------------------------------------
-    lots = lots.sort("account_id", "symbol", "purchase_date", "lot_id", nulls_last=True)
     acquired = lots["acquired"].to_numpy().astype("datetime64[D]")
     long_term = is_long_term(acquired, td)
     dtl = days_to_long_term_array(acquired, td)
@@ -439,13 +456,14 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
     bps = lots["basis_per_share"].to_numpy().astype(np.float64)
     gain_ps = price - bps
     taxable = (lots["tax_status"] == "taxable").to_numpy()
-    rate = np.where(long_term, lots["lt_rate"].to_numpy().astype(np.float64), lots["st_rate"].to_numpy().astype(np.float64))
-    rate = np.nan_to_num(rate, nan=0.0)
+    st_rate = lots["st_rate"].fill_null(book.policy.rebalance.st_rate).to_numpy().astype(np.float64)
+    lt_rate = lots["lt_rate"].fill_null(book.policy.rebalance.lt_rate).to_numpy().astype(np.float64)
+    rate = np.where(long_term, lt_rate, st_rate)
     tax_ps = np.where(taxable, gain_ps * rate, 0.0)
     known = ~np.isnat(acquired)
     lots = lots.with_columns(
         pl.Series("term", np.where(known, np.where(long_term, "long", "short"), None), dtype=pl.String),
-        pl.Series("days_to_long_term", np.where(known, dtl, 0), dtype=pl.Int64),
+        pl.Series("days_to_long_term", dtl, dtype=pl.Int64),
         pl.Series("gain_per_share", gain_ps, dtype=pl.Float64, nan_to_null=False),
         pl.Series("tax_per_share", tax_ps, dtype=pl.Float64, nan_to_null=False),
     ).with_columns(pl.when(pl.col("term").is_null()).then(None).otherwise(pl.col("days_to_long_term")).alias("days_to_long_term"))
@@ -476,15 +494,18 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
     for arr in arrays.values():
         arr.flags.writeable = False
 
-    bounds = lots.select("account_id").with_row_index("i").group_by("account_id").agg(pl.col("i").min().alias("lo"), pl.len().alias("n"))
-    slices = {a: (int(lo), int(lo) + int(n)) for a, lo, n in bounds.iter_rows()}
+    # account partitions: the lots are sorted by account, so each account is one contiguous slice
+    acct_col = lots["account_id"]
+    starts = np.flatnonzero(acct_col.ne(acct_col.shift(1)).fill_null(True).to_numpy())
+    ends = np.append(starts[1:], lots.height)
+    slices = dict(zip(acct_col.gather(starts).to_list(), zip(starts.tolist(), ends.tolist())))
     acc_map = {a: (h, s, float(st), float(lt)) for a, h, s, st, lt in accts.iter_rows()}
     blocked: dict[str, frozenset[str]] = {}
     reasons: dict[str, Mapping[str, str]] = {}
     if buy_blocks.height:
-        for a, syms, rs in buy_blocks.group_by("account_id").agg(pl.col("symbol"), pl.col("reason")).iter_rows():
-            blocked[a] = frozenset(syms)
-            reasons[a] = MappingProxyType(dict(zip(syms, rs)))
+        for a, bsyms, rs in buy_blocks.group_by("account_id").agg(pl.col("symbol"), pl.col("reason")).iter_rows():
+            blocked[a] = frozenset(bsyms)
+            reasons[a] = MappingProxyType(dict(zip(bsyms, rs)))
 
     return TaxState(
         trade_date=td,

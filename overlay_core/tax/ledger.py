@@ -543,7 +543,10 @@ class Ledger:
         if lot.lot_id in used:
             self._fail(row, "lot_id", f"lot_id {lot.lot_id!r} already used in account {lot.account_id}", "a lot_id unique within its account")
         used.add(lot.lot_id)
-        self._open.setdefault((lot.account_id, lot.symbol), []).append(lot)
+        opened = self._open.setdefault((lot.account_id, lot.symbol), [])
+        opened.append(lot)
+        if len(opened) > 1 and (opened[-2].purchase, opened[-2].seq) > (lot.purchase, lot.seq):
+            opened.sort(key=lambda l: (l.purchase, l.seq, l.sub))  # keep FIFO order
         self._names[(lot.account_id, lot.lot_id)] = lot
         self._pieces[(lot.account_id, lot.lot_id)] = [lot]
         rec = self._recent.setdefault(lot.key, [])
@@ -569,11 +572,20 @@ class Ledger:
         return open_lots
 
     def _ordered(self, account_id: str, symbol: str, m: Method, d: int, part: SalePart) -> list[_Lot]:
-        lots = [l for l in self._open.get((account_id, symbol), ()) if l.shares > _SHARE_EPS]
+        opened = self._open.get((account_id, symbol), ())
+        if m in (Method.FIFO, Method.SPECIFIC):
+            # open lists are kept in FIFO order (purchase date, creation, piece): take the prefix needed
+            out: list[_Lot] = []
+            need = part.shares
+            for l in opened:
+                out.append(l)
+                need -= l.shares
+                if need <= _SHARE_EPS:
+                    break
+            return out
+        lots = [l for l in opened if l.shares > _SHARE_EPS]
         if len(lots) <= 1:
             return lots
-        if m in (Method.FIFO, Method.SPECIFIC):
-            return sorted(lots, key=lambda l: (l.purchase, l.seq, l.sub))
         pdate = np.fromiter((l.purchase for l in lots), np.int64, len(lots))
         seq = np.fromiter((l.seq * 1_000_000 + l.sub for l in lots), np.int64, len(lots))
         bps = np.fromiter((l.basis / l.shares for l in lots), np.float64, len(lots))
@@ -675,11 +687,9 @@ class Ledger:
         recent = self._recent.get(key)
         if recent:
             cutoff = d - self.window
-            k = 0
-            while k < len(recent) and recent[k].purchase < cutoff:
-                k += 1
-            if k:
-                del recent[:k]
+            # compact: lots bought before the window, sold in full or already absorbed can never again
+            # be replacements (dates only move forward; a share absorbs at most one loss)
+            recent[:] = [c for c in recent if c.purchase >= cutoff and c.shares > _SHARE_EPS and not c.absorbed]
             i = 0
             while i < len(recent) and loss.remaining > 0.0:
                 c = recent[i]
@@ -756,7 +766,17 @@ def read_transactions(path: str | os.PathLike[str]) -> pl.DataFrame:
         raise DataError(f"cannot parse {p}", [Problem(p.name, None, None, str(exc).splitlines()[0], "an RFC 4180 CSV with one header row")]) from exc
 
 
+def _as_text(df: pl.DataFrame, c: str) -> pl.Expr:
+    """Column `c` as stripped text, empty -> null (typed columns are cast)."""
+    if c not in df.columns:
+        return pl.lit(None, dtype=pl.String).alias(c)
+    e = pl.col(c) if df.schema[c] == pl.String else pl.col(c).cast(pl.String)
+    e = e.str.strip_chars()
+    return pl.when(e == "").then(None).otherwise(e).alias(c)
+
+
 def _validate(df: pl.DataFrame, file: str, wash_groups: Mapping[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Check every row at once (vectorized); return the rows, typed, in replay order, and symbol -> group."""
     problems: list[Problem] = []
     cols = set(df.columns)
     for c in _REQUIRED:
@@ -766,100 +786,86 @@ def _validate(df: pl.DataFrame, file: str, wash_groups: Mapping[str, str] | None
         problems.append(Problem(file, None, "price", "neither price nor amount", "a price or an amount column"))
     if problems:
         raise DataError(f"{file}: missing columns", problems)
-    groups: dict[str, tuple[str, int]] = {}
-    out: list[dict[str, Any]] = []
-
-    def text(r: Mapping[str, Any], c: str) -> str | None:
-        v = r.get(c)
-        if v is None:
-            return None
-        v = str(v).strip()
-        return v or None
-
-    def num(r: Mapping[str, Any], c: str, row: int, *, positive: bool = False, required: bool = False) -> float | None:
-        v = text(r, c)
-        if v is None:
-            if required:
-                problems.append(Problem(file, row, c, "empty", "a number"))
-            return None
-        try:
-            x = float(v)
-        except ValueError:
-            problems.append(Problem(file, row, c, repr(v), "a number"))
-            return None
-        if not math.isfinite(x) or x < 0 or (positive and x == 0):
-            problems.append(Problem(file, row, c, repr(v), "a finite number > 0" if positive else "a finite number >= 0"))
-            return None
-        return x
-
-    for row, r in enumerate(df.iter_rows(named=True), start=1):
-        n0 = len(problems)
-        d_raw = text(r, "date")
-        d = None
-        try:
-            d = dt.date.fromisoformat(d_raw or "")
-        except ValueError:
-            problems.append(Problem(file, row, "date", repr(d_raw), "an ISO date YYYY-MM-DD"))
-        sym = text(r, "symbol")
-        if sym is None or not SYMBOL_RE.match(sym):
-            problems.append(Problem(file, row, "symbol", repr(sym), "a symbol matching [A-Z0-9./-]+"))
-        side = (text(r, "side") or "").lower()
-        if side not in ("buy", "sell"):
-            problems.append(Problem(file, row, "side", repr(text(r, "side")), "buy or sell"))
-        shares = num(r, "shares", row, positive=True, required=True)
-        price = num(r, "price", row, positive=True)
-        amount = num(r, "amount", row)
-        commission = num(r, "commission", row) or 0.0
-        if price is None and amount is None and text(r, "price") is None and text(r, "amount") is None:
-            problems.append(Problem(file, row, "price", "neither price nor amount", "a price or the trade's total amount"))
-        status = text(r, "tax_status") or "taxable"
-        if status not in TAX_STATUSES:
-            problems.append(Problem(file, row, "tax_status", repr(status), f"one of {', '.join(TAX_STATUSES)}"))
-        st_rate = num(r, "st_rate", row)
-        lt_rate = num(r, "lt_rate", row)
-        g = text(r, "wash_group")
-        if sym is not None:
-            mapped = (wash_groups or {}).get(sym)
-            if g is not None and mapped is not None and g != mapped:
-                problems.append(Problem(file, row, "wash_group", f"{g!r} for {sym}", f"the wash group {mapped!r} of the mapping given"))
-            g = g or mapped
-            if g is not None:
-                prev = groups.get(sym)
-                if prev is not None and prev[0] != g:
-                    problems.append(Problem(file, row, "wash_group", f"{g!r} for {sym}", f"{prev[0]!r} as on row {prev[1]} (one group per symbol)"))
-                elif prev is None:
-                    groups[sym] = (g, row)
-        if len(problems) > n0 or shares is None or d is None or sym is None:
-            continue
-        gross = amount if amount is not None else shares * (price or 0.0)
-        out.append(
-            {
-                "row": row, "date": d, "symbol": sym, "side": side, "shares": shares, "amount": gross,
-                "lot_id": text(r, "lot_id"), "account_id": text(r, "account_id") or DEFAULT_ACCOUNT,
-                "household_id": text(r, "household_id"), "tax_status": status, "commission": commission,
-                "st_rate": st_rate, "lt_rate": lt_rate,
-            }
+    names = _REQUIRED + _OPTIONAL
+    raw = df.select([_as_text(df, c) for c in names]).with_row_index("row", offset=1)
+    num = {c: pl.col(c).cast(pl.Float64, strict=False) for c in ("shares", "price", "amount", "commission", "st_rate", "lt_rate")}
+    t = raw.with_columns(
+        pl.col("date").str.to_date("%Y-%m-%d", strict=False).alias("_date"),
+        pl.col("side").str.to_lowercase().alias("_side"),
+        *[e.alias(f"_{c}") for c, e in num.items()],
+    )
+    checks: list[tuple[str, pl.Expr, str]] = [
+        ("date", pl.col("_date").is_null(), "an ISO date YYYY-MM-DD"),
+        ("symbol", pl.col("symbol").is_null() | ~pl.col("symbol").str.contains(r"^[A-Z0-9./-]+$"), "a symbol matching [A-Z0-9./-]+"),
+        ("side", ~pl.col("_side").is_in(["buy", "sell"]).fill_null(False), "buy or sell"),
+        ("shares", ~(pl.col("_shares").is_finite() & (pl.col("_shares") > 0)).fill_null(False), "a finite number > 0"),
+        (
+            "tax_status",
+            pl.col("tax_status").is_not_null() & ~pl.col("tax_status").is_in(list(TAX_STATUSES)),
+            f"one of {', '.join(TAX_STATUSES)}",
+        ),
+    ]
+    for c, positive in (("price", True), ("amount", False), ("commission", False), ("st_rate", False), ("lt_rate", False)):
+        ok = pl.col(f"_{c}").is_finite() & ((pl.col(f"_{c}") > 0) if positive else (pl.col(f"_{c}") >= 0))
+        checks.append((c, pl.col(c).is_not_null() & ~ok.fill_null(False), "a finite number > 0" if positive else "a finite number >= 0"))
+    checks.append(("price", pl.col("price").is_null() & pl.col("amount").is_null(), "a price or the trade's total amount"))
+    flagged = t.with_columns([cond.alias(f"_bad{i}") for i, (_, cond, _) in enumerate(checks)])
+    bad_any = pl.any_horizontal([pl.col(f"_bad{i}") for i in range(len(checks))])
+    for r in flagged.filter(bad_any).iter_rows(named=True):
+        for i, (c, _, expected) in enumerate(checks):
+            if r[f"_bad{i}"]:
+                found = "neither price nor amount" if expected.startswith("a price or") else ("empty" if r[c] is None else repr(r[c]))
+                problems.append(Problem(file, r["row"], c, found, expected))
+    # one wash group per symbol, and none against the mapping given
+    mapping = dict(wash_groups or {})
+    groups: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for row, sym, g in t.filter(pl.col("wash_group").is_not_null() & pl.col("symbol").is_not_null()).select("row", "symbol", "wash_group").iter_rows():
+        mapped = mapping.get(sym)
+        if mapped is not None and g != mapped:
+            problems.append(Problem(file, row, "wash_group", f"{g!r} for {sym}", f"the wash group {mapped!r} of the mapping given"))
+        elif sym in groups and groups[sym] != g:
+            problems.append(Problem(file, row, "wash_group", f"{g!r} for {sym}", f"{groups[sym]!r} as on row {first[sym]} (one group per symbol)"))
+        elif sym not in groups:
+            groups[sym], first[sym] = g, row
+    if problems:
+        problems.sort(key=lambda p: (p.row if isinstance(p.row, int) else 0))
+        raise DataError(f"{file}: {len(problems)} bad value(s)", problems)
+    typed = t.select(
+        "row",
+        pl.col("_date").alias("date"),
+        "symbol",
+        pl.col("_side").alias("side"),
+        pl.col("_shares").alias("shares"),
+        pl.coalesce(pl.col("_amount"), pl.col("_shares") * pl.col("_price")).alias("amount"),
+        "lot_id",
+        pl.col("account_id").fill_null(DEFAULT_ACCOUNT),
+        "household_id",
+        pl.col("tax_status").fill_null("taxable"),
+        pl.col("_commission").fill_null(0.0).alias("commission"),
+        pl.col("_st_rate").alias("st_rate"),
+        pl.col("_lt_rate").alias("lt_rate"),
+    ).sort("date", "row")  # rows of one date stay in file order
+    # dates out of order within a lot's life: a sale of a lot bought later
+    buys = (
+        typed.filter((pl.col("side") == "buy") & pl.col("lot_id").is_not_null())
+        .group_by("account_id", "lot_id")
+        .agg(pl.col("date").first().alias("_bought"), pl.col("row").first().alias("_brow"))
+    )
+    early = (
+        typed.filter((pl.col("side") == "sell") & pl.col("lot_id").is_not_null())
+        .join(buys, on=["account_id", "lot_id"], how="inner")
+        .filter(pl.col("_bought") > pl.col("date"))
+        .sort("row")
+    )
+    for r in early.iter_rows(named=True):
+        problems.append(
+            Problem(file, r["row"], "date", f"a sale of lot {r['lot_id']!r} on {r['date']}", f"a date on or after its purchase on {r['_bought']} (row {r['_brow']})")
         )
     if problems:
-        raise DataError(f"{file}: {len(problems)} bad value(s)", problems)
-    out.sort(key=lambda x: x["date"])  # stable: rows of one date stay in file order
-    # dates out of order within a lot's life: a sale of a lot bought later
-    bought: dict[tuple[str, str], tuple[dt.date, int]] = {}
-    for x in out:
-        if x["side"] == "buy" and x["lot_id"]:
-            bought.setdefault((x["account_id"], x["lot_id"]), (x["date"], x["row"]))
-    for x in out:
-        if x["side"] == "sell" and x["lot_id"]:
-            b = bought.get((x["account_id"], x["lot_id"]))
-            if b is not None and b[0] > x["date"]:
-                problems.append(
-                    Problem(file, x["row"], "date", f"a sale of lot {x['lot_id']!r} on {x['date']}", f"a date on or after its purchase on {b[0]} (row {b[1]})")
-                )
-    if problems:
         raise DataError(f"{file}: dates out of order within a lot's life", problems)
-    mapping = dict(wash_groups or {})
-    mapping.update({sym: g for sym, (g, _) in groups.items()})
-    return out, mapping
+    mapping.update(groups)
+    return typed.to_dicts(), mapping
 
 
 def replay(

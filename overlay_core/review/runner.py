@@ -349,23 +349,24 @@ def run_dask(
     results: dict[int, BatchResult] = {}
     token = uuid.uuid4().hex[:8]
     try:
-        client.run(_dask_worker_setup)
-        shared_f = client.scatter(shared, broadcast=True, hash=False)
-        futs = {
-            client.submit(run_batch, fn, shared_f, b, key=f"review-batch-{b.index}-{token}", pure=False, retries=1): b
-            for b in batches
-        }
-        with _Progress(sum(len(b) for b in batches), enabled=progress) as bar:
-            for fut in as_completed(list(futs)):
-                b = futs[fut]
-                try:
-                    res = fut.result()
-                    res = BatchResult(res.index, res.outcomes, res.seconds, fut_worker(client, fut) or res.worker, 1)
-                except Exception as exc:  # KilledWorker, a failure to deserialize, ...
-                    stats.lost_batches += 1
-                    res = _lost(b, f"the batch failed on the Dask cluster: {_message(exc)}", 1)
-                _record(res, results, stats, on_batch, bar)
-                fut.release()
+        with client.as_current():
+            client.run(_dask_worker_setup)
+            shared_f = client.scatter(shared, broadcast=True, hash=False)
+            futs = {
+                client.submit(run_batch, fn, shared_f, b, key=f"review-batch-{b.index}-{token}", pure=False, retries=1): b
+                for b in batches
+            }
+            with _Progress(sum(len(b) for b in batches), enabled=progress) as bar:
+                for fut in as_completed(list(futs)):
+                    b = futs[fut]
+                    try:
+                        res = fut.result()
+                        res = BatchResult(res.index, res.outcomes, res.seconds, fut_worker(client, fut) or res.worker, 1)
+                    except Exception as exc:  # KilledWorker, a failure to deserialize, ...
+                        stats.lost_batches += 1
+                        res = _lost(b, f"the batch failed on the Dask cluster: {_message(exc)}", 1)
+                    _record(res, results, stats, on_batch, bar)
+                    fut.release()
     finally:
         client.close()
     stats.wall_seconds = time.perf_counter() - t0

@@ -50,6 +50,8 @@ HISTORY_YEARS = 5
 #: the transactions table holds the trades of this many calendar days before the as_of (the year's
 #: realized gains are in `ytd_realized_st/lt`)
 TRANSACTION_DAYS = 45
+#: the most accounts replayed in one shard (bounds the ledger's memory)
+SHARD_ACCOUNTS = 4000
 
 # customization rates drawn after the history (share of accounts, or of taxable accounts for budgets)
 P_NEVER_SELL = 0.035
@@ -264,7 +266,9 @@ def _histories(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
     """Every shard's `_run_shard`, concatenated (shards of whole households; a process each if workers > 1)."""
     hh = accounts["household_id"].to_numpy()
-    n_shards = max(1, workers) * (4 if workers > 1 else 1)
+    # several shards per worker (balance), and at most SHARD_ACCOUNTS accounts per shard (memory: the
+    # ledger keeps every lot and realized row of its shard as Python objects, ~0.25 MB per account)
+    n_shards = max(workers * 4 if workers > 1 else 1, -(-accounts.height // SHARD_ACCOUNTS))
     _, hh_code = np.unique(hh, return_inverse=True)
     shard_of = hh_code % n_shards
     jobs = []

@@ -68,6 +68,15 @@ def test_workers_do_not_change_the_book(small_book: Book) -> None:
         assert_frame_equal(getattr(small_book, name), getattr(two, name))
 
 
+def test_shards_do_not_change_the_book(small_book: Book, monkeypatch: pytest.MonkeyPatch) -> None:
+    import overlay_core.demo.generate as gen
+
+    monkeypatch.setattr(gen, "SHARD_ACCOUNTS", 20)  # 60 accounts -> 3 shards of whole households, in process
+    sharded = generate_book(n_accounts=SMALL_ACCOUNTS, seed=SMALL_SEED, as_of=SMALL_AS_OF, history_years=5)
+    for name in ("lots", "accounts", "transactions"):
+        assert_frame_equal(getattr(small_book, name), getattr(sharded, name))
+
+
 def test_bad_as_of_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not a NYSE business day"):
         generate_book(n_accounts=5, as_of=dt.date(2026, 11, 26))

@@ -127,6 +127,10 @@ def build_problem(
     need_sub = [s for s in universe if s in blocked or s in loss_syms]
     if need_sub:
         wash = {s: (meta[s]["wash_group"] or s) for s in meta}
+        by_class: dict[str, list[str]] = {}
+        for c, r in meta.items():
+            if c in prices and c not in blocked and c in risk.index:
+                by_class.setdefault(r["asset_class"], []).append(c)
         for s in need_sub:
             m = meta.get(s)
             if m is None:
@@ -134,15 +138,11 @@ def build_problem(
             approved = policy.approved.get(m["asset_class"])
             cands = [
                 c
-                for c, r in meta.items()
+                for c in by_class.get(m["asset_class"], [])
                 if c != s
-                and c in prices
-                and c not in blocked
-                and r["asset_class"] == m["asset_class"]
                 and wash[c] != wash[s]
-                and (m["type"] != "equity" or r["sector"] == m["sector"])
+                and (m["type"] != "equity" or meta[c]["sector"] == m["sector"])
                 and (approved is None or c in approved)
-                and c in risk.index
             ]
             if cands and s in risk.index:
                 C = risk.cov([s] + cands)

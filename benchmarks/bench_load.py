@@ -7,8 +7,9 @@
 The synthetic book (`--source synthetic`, the default) has 500 securities, 10 models, 4 targets, about
 50 lots per account (10,000 accounts = 500,000 lots), 260 business days of price history for every
 security, a restriction, two transactions and a pending order for a few accounts in five: the shape of a
-direct-indexing book, the heaviest the reader meets. `--source demo` uses
-`overlay_core.demo.generate_book(accounts=N, seed=S, out=DIR)` when that exists.
+direct-indexing book, the heaviest the reader meets. `--source demo` generates the demo firm's book
+(`overlay_core.demo.generate.generate_book(n_accounts=N, seed=S)`, slow for large N) and writes it with
+`write_upload`.
 
 Prints one line per size: accounts, lots, upload size, the median and the best of the timed loads
 (`read_upload`, validation included; the first, untimed load warms the imports and calendar).
@@ -28,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from overlay_core import calendar
-from overlay_core.upload import read_upload
+from overlay_core.upload import read_upload, write_upload
 
 AS_OF = dt.date(2026, 11, 20)
 
@@ -163,11 +164,14 @@ def synthetic_upload(out: Path, *, accounts: int, seed: int = 7, fmt: str = "csv
 def build(out: Path, *, accounts: int, fmt: str, source: str, seed: int) -> str:
     if source == "demo":
         try:
-            from overlay_core.demo import generate_book  # type: ignore[attr-defined]
+            from overlay_core.demo.generate import generate_book
         except ImportError:
-            print("overlay_core.demo.generate_book is not available; using the synthetic book", file=sys.stderr)
+            print("overlay_core.demo.generate.generate_book is not available; using the synthetic book", file=sys.stderr)
         else:
-            generate_book(accounts=accounts, seed=seed, out=out)
+            t0 = time.perf_counter()
+            book = generate_book(n_accounts=accounts, seed=seed)
+            write_upload(book, out, fmt=fmt)
+            print(f"(demo book of {accounts:,} accounts generated in {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
             return "demo"
     synthetic_upload(out, accounts=accounts, seed=seed, fmt=fmt)
     return "synthetic"
@@ -193,9 +197,8 @@ def main(argv: list[str] | None = None) -> None:
                 t0 = time.perf_counter()
                 book = read_upload(out)
                 times.append(time.perf_counter() - t0)
-            fmt = "mixed" if source == "demo" else args.fmt
             print(
-                f"{n:>9,} {book.lots.height:>9,} {source:>9} {fmt:>7} {size:>7.1f} {statistics.median(times):>9.2f} {min(times):>7.2f}  {book.quarantined.height}",
+                f"{n:>9,} {book.lots.height:>9,} {source:>9} {args.fmt:>7} {size:>7.1f} {statistics.median(times):>9.2f} {min(times):>7.2f}  {book.quarantined.height}",
                 flush=True,
             )
 

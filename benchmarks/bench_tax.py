@@ -1,6 +1,6 @@
 """Benchmarks of the tax engine; prints its figures (no assertions).
 
-1. `replay` of a 100,000-transaction history (target < 10 s): 2,000 households of 1-3 accounts (one in
+1. `replay` of a 100,000-transaction history (target < 10 s): 1,000 households of 1-3 accounts (one in
    five an IRA), 300 symbols in 150 wash groups, ~5 years of trading, buys and sells (FIFO and HIFO).
    Also the full `overlay ledger` path: CSV read + replay + CSV write.
 2. A dense worst case: one account trading one symbol 100,000 times (long open-lot lists, every sale a
@@ -33,7 +33,7 @@ from overlay_core.tax.blocks import tax_state
 from overlay_core.tax.ledger import read_transactions, replay, write_ledger
 
 
-def history(n: int, *, households: int = 2000, symbols: int = 300, seed: int = 7) -> pl.DataFrame:
+def history(n: int, *, households: int = 1000, symbols: int = 300, seed: int = 7) -> pl.DataFrame:
     """A valid random history of about `n` rows (sells never exceed holdings), as strings."""
     rng = np.random.default_rng(seed)
     accts: list[tuple[str, str, str]] = []
@@ -51,7 +51,7 @@ def history(n: int, *, households: int = 2000, symbols: int = 300, seed: int = 7
     u = rng.random(n)
     for i in range(n):
         a = int(a_idx[i])
-        s = int(s_idx[i] % 20 + (a % 15) * 20)  # each account trades ~20 symbols
+        s = int(s_idx[i] % 10 + (a % 30) * 10)  # each account trades 10 symbols
         price[s] *= float(np.exp(rng.normal(0, 0.02)))
         h = held.get((a, s), 0.0)
         if h > 0 and u[i] < 0.45:

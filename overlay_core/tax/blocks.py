@@ -462,7 +462,7 @@ def tax_state(book: Book, *, window_days: int = WINDOW_DAYS) -> TaxState:
     tax_ps = np.where(taxable, gain_ps * rate, 0.0)
     known = ~np.isnat(acquired)
     lots = lots.with_columns(
-        pl.Series("term", np.where(known, np.where(long_term, "long", "short"), None), dtype=pl.String),
+        pl.when(pl.Series(known)).then(pl.when(pl.Series(long_term)).then(pl.lit("long")).otherwise(pl.lit("short"))).otherwise(None).alias("term"),
         pl.Series("days_to_long_term", dtl, dtype=pl.Int64),
         pl.Series("gain_per_share", gain_ps, dtype=pl.Float64, nan_to_null=False),
         pl.Series("tax_per_share", tax_ps, dtype=pl.Float64, nan_to_null=False),

@@ -192,3 +192,25 @@ def test_account_accessor_alignment_and_empty_account() -> None:
         ts.account("NOPE")
     with pytest.raises(ValueError):
         ts.account("A").shares[0] = 5.0  # read-only views: the optimizer cannot corrupt the shared state
+
+
+def test_untaxed_lots_without_dates_first_in_the_book() -> None:
+    # A tax-deferred account's lot with no basis and no acquired sorts first (account "A" < "B"):
+    # its term is null, days_to_long_term null (-1 in arrays), tax 0, never blocked.
+    lots = [
+        {"account_id": "A", "lot_id": "i", "symbol": "XYZ", "shares": 1.0, "cost_basis": None, "acquired": None},
+        {"account_id": "B", "lot_id": "t", "symbol": "XYZ", "shares": 1.0, "cost_basis": 5.0, "acquired": D(2020, 1, 2)},
+    ]
+    b = make_book(trade_date=T, accounts=[{"account_id": "A", "tax_status": "tax_deferred"}, {"account_id": "B"}], lots=lots, prices={"XYZ": 10.0})
+    ts = tax_state(b)
+    assert ts.lots["term"].to_list() == [None, "long"]
+    assert ts.lots["days_to_long_term"].to_list() == [None, 0]
+    a = ts.account("A")
+    assert a.days_to_long_term.tolist() == [-1] and a.tax_per_share.tolist() == [0.0] and not a.long_term[0]
+    assert ts.account("B").tax_per_share.tolist() == [pytest.approx(5.0 * 0.20)]
+
+
+def test_empty_book() -> None:
+    b = make_book(trade_date=T, accounts=[{"account_id": "A"}])
+    ts = tax_state(b)
+    assert ts.lots.height == 0 and ts.buy_blocks.height == 0 and ts.account("A").n_lots == 0

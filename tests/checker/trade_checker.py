@@ -19,6 +19,11 @@ Conventions chosen where the contract leaves room (documented in docs/trade_file
   there is one — so "not counting the lot being sold / lots sold in full" excludes it too.
 - est_realized_gain is checked to within one cent (engines compute in floating point before
   rounding); est_value must equal the half-even cent of the exact product of the written texts.
+- a pending sell that names no lot is taken to relieve the account's lots of that symbol first in,
+  first out by purchase_date (the default when shares are not identified) for "sold in full" and for a
+  lot's exact remainder; a lot is oversold only by this file plus the pending sells that name it (the
+  account-level short-sale check counts every pending sell). Where the contract leaves room, the
+  checker accepts either reading rather than flag a correct engine.
 - cash >= 0 is checked exactly (Decimal) with est_value for this file's lines and shares x close
   (exact) for pending orders.
 """
@@ -410,6 +415,31 @@ def _pending_sold_from_lot(w: _World) -> dict[tuple[str, str], Decimal]:
     return sold
 
 
+def _fifo_pending_from_lot(w: _World) -> dict[tuple[str, str], Decimal]:
+    """Shares of each lot relieved by pending sells that name no lot: first in, first out by purchase_date
+    (the default when shares are not identified), after the pending sells that name their lot."""
+    named = _pending_sold_from_lot(w)
+    relieved: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for p in w.pending:
+        if p["side"] != "sell" or not _blank(p.get("lot_id")):
+            continue
+        left = _dec(p["shares"])
+        lots = sorted(
+            (lot for lot in w.lots_by_account.get(p["account_id"], []) if lot["symbol"] == p["symbol"]),
+            key=lambda lot: (lot["purchase_date"] or dt.date.min, str(lot["lot_id"])),
+        )
+        for lot in lots:
+            key = (p["account_id"], str(lot["lot_id"]))
+            free = _dec(lot["shares"]) - named.get(key, Decimal(0)) - relieved[key]
+            take = min(free, left)
+            if take > 0:
+                relieved[key] += take
+                left -= take
+            if left <= 0:
+                break
+    return dict(relieved)
+
+
 def _file_sold_from_lot(lines: Iterable[_Line]) -> dict[tuple[str, str], Decimal]:
     sold: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for ln in lines:
@@ -420,6 +450,7 @@ def _file_sold_from_lot(lines: Iterable[_Line]) -> dict[tuple[str, str], Decimal
 
 def _check_lots_and_positions(w: _World, lines: list[_Line], out: list[Violation]) -> None:
     pend = _pending_sold_from_lot(w)
+    fifo = _fifo_pending_from_lot(w)
     file_sold = _file_sold_from_lot(lines)
     reported: set[tuple[str, str]] = set()
     for ln in lines:
@@ -437,7 +468,7 @@ def _check_lots_and_positions(w: _World, lines: list[_Line], out: list[Violation
                     reported.add(key)
                     out.append(Violation("oversell_lot", ln.n, ln.account_id, ln.symbol,
                                          f"lot {ln.lot_id!r} holds {lot['shares']} shares; this file sells {file_sold[key]} and pending orders {pend.get(key, 0)}"))
-        _check_granularity(w, ln, pend, out)
+        _check_granularity(w, ln, pend, out, fifo)
     # positions: lots + pending buys - pending sells - this file's sells + this file's buys >= 0
     pos: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for (acct, _), lot in w.lots.items():
@@ -457,7 +488,9 @@ def _check_lots_and_positions(w: _World, lines: list[_Line], out: list[Violation
                                  f"position after this file and pending orders is {pos[key]} shares; expected >= 0"))
 
 
-def _check_granularity(w: _World, ln: _Line, pend: dict[tuple[str, str], Decimal], out: list[Violation]) -> None:
+def _check_granularity(
+    w: _World, ln: _Line, pend: dict[tuple[str, str], Decimal], out: list[Violation], fifo: dict[tuple[str, str], Decimal] | None = None
+) -> None:
     if ln.shares is None or ln.shares <= 0:
         return
     typ = w.sec_type.get(ln.symbol)
@@ -476,7 +509,8 @@ def _check_granularity(w: _World, ln: _Line, pend: dict[tuple[str, str], Decimal
         lot = w.lots.get((ln.account_id, ln.lot_id))
         if lot is not None:
             remainder = _dec(lot["shares"]) - pend.get((ln.account_id, ln.lot_id), Decimal(0))
-            if abs(ln.shares - remainder) <= SHARE_TOL:
+            fifo_part = (fifo or {}).get((ln.account_id, ln.lot_id), Decimal(0))
+            if min(abs(ln.shares - remainder), abs(ln.shares - remainder + fifo_part)) <= SHARE_TOL:
                 return
     out.append(Violation("granularity", ln.n, ln.account_id, ln.symbol, f"{typ} shares {ln.raw['shares']}; expected {grid}"))
 
@@ -570,11 +604,13 @@ def _in_window(w: _World, day: dt.date | None) -> bool:
 
 def _check_wash(w: _World, lines: list[_Line], out: list[Violation]) -> None:
     pend = _pending_sold_from_lot(w)
+    fifo = _fifo_pending_from_lot(w)
     file_sold = _file_sold_from_lot(lines)
-    # lots sold in full (this file or pending orders) do not count as replacement purchases
+    # lots sold in full (this file or pending orders; a pending sell naming no lot relieves FIFO) do not
+    # count as replacement purchases
     sold_in_full = {
         key for key, lot in w.lots.items()
-        if file_sold.get(key, Decimal(0)) + pend.get(key, Decimal(0)) >= _dec(lot["shares"]) - SHARE_TOL
+        if file_sold.get(key, Decimal(0)) + pend.get(key, Decimal(0)) + fifo.get(key, Decimal(0)) >= _dec(lot["shares"]) - SHARE_TOL
     }
     file_buys: dict[tuple[str, str], list[_Line]] = defaultdict(list)  # (household, group) -> BUY lines
     for ln in lines:

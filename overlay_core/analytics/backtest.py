@@ -1,0 +1,482 @@
+"""The tax-alpha backtest: accounts driven through a price history by the day loop, one strategy at a time.
+
+`run_backtest(source, settings=BacktestSettings(...), strategies=...)` -> `Backtest`.
+
+Each strategy's accounts start with cash on the first rebalance day and go through the same day loop:
+
+1. the day's `Book` (built once at the start, then the previous day's `simulate.fills.fill_day` output
+   with the day's closes and a trailing price history from the source): as_of = the rebalance day,
+   trade date = the next day of the source;
+2. at the first rebalance of a year, the previous year's tax (`accounting.annual_tax` on the tax
+   engine's realized rows at the stated rates) is settled: a refund is credited to cash, a tax due is
+   set as the account's ``cash_need``, which every strategy raises and the day loop pays out after the
+   fills;
+3. the strategy's orders (``Book -> orders``, `strategies`) are filled by `simulate.fills.fill_day`
+   at the trade date's close: the tax engine's lots and wash-sale rule, trading costs, cash guard,
+   transactions and year-to-date gains — the same machinery as `overlay simulate`;
+4. the period is recorded: value before the trades, the P&L of the holdings over the two segments
+   (as_of -> trade date -> next as_of), costs, tax paid, flows, realized gains by term, losses
+   harvested, the target's return.
+
+The target of every account is one model: ``target="index"`` (default) is a capitalization-like index
+of the universe — equal weights on the first day, then drifting with prices (fixed share counts), so that
+buy and hold tracks it exactly, as an index fund would; ``target="equal"`` rebalances to equal weights
+(buy and hold drifts away from it).
+
+No look-ahead: the book of day *t* holds closes up to *t* only (prices, price history); the fill
+price is the next day's close, used only by the day loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from overlay_core.analytics.accounting import Carry, Offset, allowed_by_term, annual_tax, by_year, summarize, account_figures
+from overlay_core.analytics.strategies import STRATEGIES, Strategy, by_name
+from overlay_core.book import Book
+from overlay_core.contract import ACCOUNTS, LOTS, MODELS, PENDING_ORDERS, PRICE_HISTORY, PRICES, RESTRICTIONS, SECURITIES, TARGETS, TRANSACTIONS, empty_frame, schema
+from overlay_core.errors import ConfigError, DataError, Problem
+from overlay_core.market.prices import PriceSource
+from overlay_core.optimize.explain import ORDER_SCHEMA
+from overlay_core.policy import Policy
+from overlay_core.tax.holding import term_at
+
+Frequency = Literal["daily", "weekly", "monthly"]
+FREQUENCIES: tuple[str, ...] = ("daily", "weekly", "monthly")
+PERIODS_PER_YEAR = {"daily": 252.0, "weekly": 52.0, "monthly": 12.0}
+TARGET_ID = "T"
+MODEL_ID = "INDEX"
+
+PERIOD_SCHEMA = {
+    "strategy": pl.String(), "account_id": pl.String(), "date": pl.Date(), "trade_date": pl.Date(),
+    "value": pl.Float64(), "cash": pl.Float64(), "pnl": pl.Float64(), "cost": pl.Float64(), "tax": pl.Float64(),
+    "tax_due": pl.Float64(), "flow": pl.Float64(), "sold": pl.Float64(), "bought": pl.Float64(),
+    "realized_st": pl.Float64(), "realized_lt": pl.Float64(), "losses_harvested": pl.Float64(),
+    "target_return": pl.Float64(), "n_orders": pl.Int64(),
+}
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """What a backtest runs (every option keyword-only, defaults of the issue's real-history study).
+
+    start, end : the window (inclusive; default: the source's span, the start moved forward until the
+        book has ``min_history_days`` of history for the risk model).
+    frequency : ``daily``, ``weekly`` (first trading day of each week) or ``monthly`` (first of each month).
+    accounts : accounts per strategy (taxable, each its own household); account *k* (0-based) starts
+        with ``initial_cash x (1 + k / accounts)`` USD, so whole-share rounding differs a little.
+    st_rate, lt_rate : combined marginal rates on short/long-term gains.
+    offset : ``outside`` or ``carry`` (`accounting.annual_tax`).
+    target : ``index`` or ``equal`` (module docstring).
+    symbols : the universe (default: every symbol of the source but the ``SP500`` index).
+    contribution : USD added to each account at every rebalance after the first (> 0), or withdrawn (< 0,
+        raised as a cash need the period before... see docs; withdrawals are taken from cash only).
+    cost_bps : one-way trading cost. cash_floor : minimum cash weight.
+    risk_aversion : the optimizer's ``[rebalance] risk_aversion`` (None: the policy default).
+    threshold : the heuristic's harvest threshold (loss over basis).
+    min_history_days : business days of history the first book needs (the risk model's minimum).
+    """
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    frequency: Frequency = "monthly"
+    accounts: int = 1
+    initial_cash: float = 1_000_000.0
+    st_rate: float = 0.35
+    lt_rate: float = 0.15
+    offset: Offset = "outside"
+    target: Literal["index", "equal"] = "index"
+    symbols: tuple[str, ...] | None = None
+    contribution: float = 0.0
+    cost_bps: float = 5.0
+    cash_floor: float = 0.005
+    risk_aversion: float | None = None
+    threshold: float = 0.10
+    min_history_days: int = 126
+
+    def check(self) -> None:
+        """Raise `ConfigError` naming the option for a bad setting."""
+        if self.frequency not in FREQUENCIES:
+            raise ConfigError(f"--frequency: found {self.frequency!r}; expected one of {', '.join(FREQUENCIES)}")
+        if self.accounts < 1:
+            raise ConfigError(f"--accounts: found {self.accounts}; expected >= 1")
+        for name in ("st_rate", "lt_rate"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ConfigError(f"--{name.replace('_', '-')}: found {v}; expected a fraction in [0, 1)")
+        if self.offset not in ("outside", "carry"):
+            raise ConfigError(f"offset: found {self.offset!r}; expected 'outside' or 'carry'")
+        if self.target not in ("index", "equal"):
+            raise ConfigError(f"target: found {self.target!r}; expected 'index' or 'equal'")
+        if self.initial_cash <= 0:
+            raise ConfigError(f"initial_cash: found {self.initial_cash}; expected > 0")
+        if self.start and self.end and self.start >= self.end:
+            raise ConfigError(f"--start {self.start} is not before --end {self.end}")
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A backtest's records.
+
+    periods : one row per strategy, account and rebalance day (`PERIOD_SCHEMA`; USD except returns).
+    finals : strategy, account_id, value, tax_final (the last year's tax), liquidation_tax, initial, years.
+    orders : every order line, with its strategy (`ORDER_SCHEMA` + strategy).
+    realized : the tax engine's realized rows, with strategy.
+    timings : strategy -> seconds.
+    """
+
+    settings: BacktestSettings
+    periods: pl.DataFrame
+    finals: pl.DataFrame
+    orders: pl.DataFrame
+    realized: pl.DataFrame
+    dates: tuple[dt.date, ...]
+    timings: Mapping[str, float] = field(default_factory=dict)
+    #: each strategy's book after the last fills (as of the last date)
+    final_books: Mapping[str, Book] = field(default_factory=dict)
+
+    @property
+    def periods_per_year(self) -> float:
+        return PERIODS_PER_YEAR[self.settings.frequency]
+
+    def account_results(self) -> pl.DataFrame:
+        """One row per strategy and account: `accounting.account_figures`."""
+        rows = []
+        for (s, a), p in self.periods.group_by("strategy", "account_id", maintain_order=True):
+            fin = self.finals.filter((pl.col("strategy") == s) & (pl.col("account_id") == a)).row(0, named=True)
+            rows.append({"strategy": s, "account_id": a, **account_figures(p, fin, periods_per_year=self.periods_per_year)})
+        return pl.DataFrame(rows)
+
+    def results(self) -> pl.DataFrame:
+        """One row per strategy (`accounting.summarize`), strategies in the order run."""
+        return summarize(self.account_results())
+
+    def by_year(self) -> pl.DataFrame:
+        return by_year(self.periods, self.finals)
+
+
+# --------------------------------------------------------------------------------------------------
+# market data
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Market:
+    dates: list[dt.date]
+    symbols: list[str]
+    close: np.ndarray  # (days, n)
+
+    def frame_at(self, i: int) -> pl.DataFrame:
+        return pl.DataFrame({"symbol": self.symbols, "close": self.close[i], "date": [self.dates[i]] * len(self.symbols)}, schema=schema(PRICES))
+
+    def prices_at(self, i: int) -> dict[str, float]:
+        return dict(zip(self.symbols, self.close[i].tolist()))
+
+    def history(self, i: int, days: int) -> pl.DataFrame:
+        lo = max(0, i - days + 1)
+        n = len(self.symbols)
+        k = i + 1 - lo
+        return pl.DataFrame(
+            {
+                "date": pl.Series(np.repeat(np.array(self.dates[lo : i + 1], dtype="datetime64[D]"), n)).cast(pl.Date),
+                "symbol": self.symbols * k,
+                "close": self.close[lo : i + 1].reshape(-1),
+            },
+            schema=schema(PRICE_HISTORY),
+        )
+
+
+def _market(source: PriceSource, symbols: Sequence[str], start: dt.date | None, end: dt.date | None) -> _Market:
+    known = set(source.symbols())
+    missing = [s for s in symbols if s not in known]
+    if missing:
+        raise DataError(f"{source.name}: unknown symbol(s) {', '.join(missing)}", [Problem(source.name, None, "symbol", repr(s), "a symbol of the price source") for s in missing])
+    frame = source.closes(list(symbols), [d for d in source.dates() if end is None or d <= end], missing="ffill")
+    wide = frame.pivot(on="symbol", index="date", values="close").sort("date")
+    dates = wide["date"].to_list()
+    return _Market(dates, list(symbols), wide.select(list(symbols)).to_numpy().astype(float))
+
+
+def schedule(dates: Sequence[dt.date], frequency: str) -> list[int]:
+    """Indices of the rebalance days among `dates` (the last date is never one: it has no next day)."""
+    out = []
+    for i, d in enumerate(dates[:-1]):
+        if i == 0 or frequency == "daily":
+            out.append(i)
+        elif frequency == "weekly" and d.isocalendar()[:2] != dates[i - 1].isocalendar()[:2]:
+            out.append(i)
+        elif frequency == "monthly" and (d.year, d.month) != (dates[i - 1].year, dates[i - 1].month):
+            out.append(i)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the book
+# --------------------------------------------------------------------------------------------------
+
+
+def _frame(table, rows: list[dict]) -> pl.DataFrame:
+    sch = schema(table)
+    return pl.DataFrame([{k: r.get(k) for k in sch} for r in rows], schema=sch, orient="row") if rows else pl.DataFrame(schema=sch)
+
+
+def _sector_of(symbols: Sequence[str], universe: pl.DataFrame | None) -> dict[str, str | None]:
+    if universe is not None and "sector" in universe.columns:
+        return dict(zip(universe["symbol"].to_list(), universe["sector"].to_list()))
+    from overlay_core.market.history import REAL_SECTORS
+
+    return {s: REAL_SECTORS.get(s) for s in symbols}
+
+
+def _policy(settings: BacktestSettings) -> Policy:
+    p = Policy()
+    reb = replace(p.rebalance, st_rate=settings.st_rate, lt_rate=settings.lt_rate, cost_bps=settings.cost_bps, cash_floor=settings.cash_floor)
+    if settings.risk_aversion is not None:
+        reb = replace(reb, risk_aversion=float(settings.risk_aversion))
+    return replace(p, rebalance=reb)
+
+
+def _target_weights(settings: BacktestSettings, m: _Market, i0: int, i: int) -> dict[str, float]:
+    n = len(m.symbols)
+    if settings.target == "equal":
+        return {s: 1.0 / n for s in m.symbols}
+    rel = m.close[i] / m.close[i0]
+    w = rel / rel.sum()
+    return dict(zip(m.symbols, w.tolist()))
+
+
+def _models(weights: Mapping[str, float]) -> pl.DataFrame:
+    return _frame(MODELS, [{"model_id": MODEL_ID, "symbol": s, "weight": w} for s, w in weights.items()])
+
+
+def initial_book(settings: BacktestSettings, m: _Market, i: int, trade_i: int, *, universe: pl.DataFrame | None = None, history_days: int = 505) -> Book:
+    """The first day's book: the accounts hold only cash; the target is the universe's index."""
+    sectors = _sector_of(m.symbols, universe)
+    ac = dict(zip(universe["symbol"].to_list(), universe["asset_class"].to_list())) if universe is not None and "asset_class" in universe.columns else {}
+    sec = _frame(SECURITIES, [{"symbol": s, "asset_class": ac.get(s, "us_large_cap"), "type": "equity", "sector": sectors.get(s), "wash_group": s} for s in m.symbols])
+    accounts = _frame(
+        ACCOUNTS,
+        [
+            {
+                "account_id": f"A{k + 1:03d}", "target_id": TARGET_ID, "tax_status": "taxable",
+                "cash": settings.initial_cash * (1.0 + k / settings.accounts), "household_id": f"A{k + 1:03d}", "status": "active",
+                "st_rate": settings.st_rate, "lt_rate": settings.lt_rate, "min_cash_weight": 0.0, "cash_need": 0.0,
+                "ytd_realized_st": 0.0, "ytd_realized_lt": 0.0,
+            }
+            for k in range(settings.accounts)
+        ],
+    )
+    return Book(
+        as_of=m.dates[i],
+        trade_date=m.dates[trade_i],
+        policy=_policy(settings),
+        securities=sec,
+        prices=m.frame_at(i),
+        price_history=m.history(i, history_days),
+        models=_models(_target_weights(settings, m, i, i)),
+        targets=_frame(TARGETS, [{"target_id": TARGET_ID, "model_id": MODEL_ID, "weight": 1.0}]),
+        accounts=accounts,
+        lots=empty_frame(LOTS),
+        restrictions=empty_frame(RESTRICTIONS),
+        transactions=empty_frame(TRANSACTIONS),
+        pending_orders=empty_frame(PENDING_ORDERS),
+        source="backtest",
+    )
+
+
+def _holdings(book: Book) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {a: {} for a in book.accounts["account_id"].to_list()}
+    for a, s, q in book.lots.select("account_id", "symbol", "shares").iter_rows():
+        out[a][s] = out[a].get(s, 0.0) + q
+    return out
+
+
+def _values(book: Book, px: Mapping[str, float]) -> dict[str, float]:
+    cash = dict(zip(book.accounts["account_id"].to_list(), book.accounts["cash"].to_list()))
+    return {a: float(cash[a]) + sum(q * px[s] for s, q in h.items()) for a, h in _holdings(book).items()}
+
+
+def _liquidation_gains(book: Book, px: Mapping[str, float], on: dt.date) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {a: (0.0, 0.0) for a in book.accounts["account_id"].to_list()}
+    for a, s, q, b, acq in book.lots.select("account_id", "symbol", "shares", "cost_basis", "acquired").iter_rows():
+        g = q * px[s] - (b or 0.0)
+        st, lt = out[a]
+        if acq is not None and term_at(acq, on) == "long":
+            lt += g
+        else:
+            st += g
+        out[a] = (st, lt)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the engine
+# --------------------------------------------------------------------------------------------------
+
+
+def _resolve(strategies: Iterable[str | tuple[str, Strategy]], settings: BacktestSettings) -> list[tuple[str, Strategy]]:
+    out = []
+    for s in strategies:
+        if isinstance(s, tuple):
+            out.append(s)
+        else:
+            out.append((s, by_name(s, risk_aversion=settings.risk_aversion, threshold=settings.threshold)))
+    return out
+
+
+def run_backtest(
+    source: PriceSource,
+    *,
+    settings: BacktestSettings = BacktestSettings(),
+    strategies: Iterable[str | tuple[str, Strategy]] = STRATEGIES,
+    universe: pl.DataFrame | None = None,
+    on_period: Callable[[str, int, int], None] | None = None,
+) -> Backtest:
+    """Run every strategy through the source's history (module docstring).
+
+    Parameters
+    ----------
+    source : closes (a `market.PriceSource`); symbols without a close on a day take their last close.
+    settings : `BacktestSettings`.
+    strategies : names from `strategies.STRATEGIES` and/or ``(name, Book -> orders)`` pairs.
+    universe : optional securities frame (symbol, asset_class, sector) for the universe.
+    on_period : called as ``on_period(strategy, k, n)`` after each period (progress).
+
+    Raises
+    ------
+    ConfigError : a bad setting. DataError : unknown symbols, or too short a history.
+    """
+    from overlay_core.simulate.fills import fill_day
+
+    settings.check()
+    symbols = list(settings.symbols) if settings.symbols else [s for s in source.symbols() if s != "SP500"]
+    m = _market(source, symbols, settings.start, settings.end)
+    first = next((i for i, d in enumerate(m.dates) if (settings.start is None or d >= settings.start) and i >= settings.min_history_days - 1), None)
+    if first is None or first >= len(m.dates) - 2:
+        raise DataError(
+            f"{source.name}: too short a history for a backtest from {settings.start or m.dates[0]}",
+            [Problem(source.name, None, "date", f"{len(m.dates)} days up to {m.dates[-1] if m.dates else None}", f">= {settings.min_history_days} days of history before the start, and 2 days after it")],
+        )
+    days = m.dates[first:]
+    reb = [first + j for j in schedule(days, settings.frequency)]
+    last = len(m.dates) - 1
+    policy = _policy(settings)
+    hist_days = policy.risk.lookback_days + 1
+    years = (m.dates[last] - m.dates[reb[0]]).days / 365.25
+
+    periods: list[dict] = []
+    finals: list[dict] = []
+    all_orders: list[pl.DataFrame] = []
+    all_realized: list[pl.DataFrame] = []
+    timings: dict[str, float] = {}
+    final_books: dict[str, Book] = {}
+    for name, strat in _resolve(strategies, settings):
+        t0 = time.perf_counter()
+        book = initial_book(settings, m, reb[0], reb[0] + 1, universe=universe, history_days=hist_days)
+        initial = dict(zip(book.accounts["account_id"].to_list(), book.accounts["cash"].to_list()))
+        realized_year: dict[str, list[float]] = {a: [0.0, 0.0] for a in initial}
+        carry: dict[str, Carry] = {a: Carry() for a in initial}
+        for k, i in enumerate(reb):
+            t = i + 1
+            nxt = reb[k + 1] if k + 1 < len(reb) else last
+            px_a, px_t, px_n = m.prices_at(i), m.prices_at(t), m.prices_at(nxt)
+            ids = book.accounts["account_id"].to_list()
+            # taxes of the year just ended: refund now, or a cash need the strategies raise
+            tax_due = {a: 0.0 for a in ids}
+            if k > 0 and m.dates[i].year != m.dates[reb[k - 1]].year:
+                for a in ids:
+                    st, lt = realized_year[a]
+                    tax_due[a], carry[a] = annual_tax(st, lt, st_rate=settings.st_rate, lt_rate=settings.lt_rate, offset=settings.offset, carry=carry[a])
+                    realized_year[a] = [0.0, 0.0]
+            refund = {a: -min(v, 0.0) for a, v in tax_due.items()}
+            flow = {a: (settings.contribution if k > 0 else 0.0) for a in ids}
+            acc = book.accounts.with_columns(
+                (pl.col("cash") + pl.col("account_id").replace_strict(refund, return_dtype=pl.Float64)).alias("cash"),
+                (pl.col("cash_need").fill_null(0.0) + pl.col("account_id").replace_strict({a: max(v, 0.0) for a, v in tax_due.items()}, return_dtype=pl.Float64)).alias("cash_need"),
+            )
+            book = replace(book, accounts=acc)
+            values = _values(book, px_a)  # after the refund
+            hold_before = _holdings(book)
+            orders = strat(book)
+            flows = pl.DataFrame({"account_id": list(flow), "amount": list(flow.values())}, schema={"account_id": pl.String(), "amount": pl.Float64()}) if settings.contribution else None
+            f = fill_day(book, orders, fill_prices=px_t, next_as_of=m.dates[nxt], flows=flows)
+            hold_after = _holdings(f.book)
+            paid = dict(zip(f.cash_paid["account_id"].to_list(), f.cash_paid["paid"].to_list()))
+            fills = f.fills
+            rz = f.realized
+            if rz.height:
+                all_realized.append(rz.with_columns(pl.lit(name).alias("strategy")))
+            if orders.height:
+                all_orders.append(orders.with_columns(pl.lit(name).alias("strategy")))
+            for a in ids:
+                fa = fills.filter(pl.col("account_id") == a) if fills.height else fills
+                ra = rz.filter(pl.col("account_id") == a) if rz.height else rz
+                st, lt = allowed_by_term(ra)
+                realized_year[a][0] += st
+                realized_year[a][1] += lt
+                harvested = float(-ra.filter(pl.col("gain_loss") < 0).select((pl.col("gain_loss") + pl.col("disallowed_loss")).sum()).item()) if ra.height else 0.0
+                pnl = sum(q * (px_t[s] - px_a[s]) for s, q in hold_before[a].items()) + sum(q * (px_n[s] - px_t[s]) for s, q in hold_after[a].items())
+                tw = _target_weights(settings, m, reb[0], i)
+                periods.append({
+                    "strategy": name, "account_id": a, "date": m.dates[i], "trade_date": m.dates[t],
+                    "value": values[a] - refund[a], "cash": float(book.accounts.filter(pl.col("account_id") == a)["cash"][0]),
+                    "pnl": pnl, "cost": float(fa["cost"].sum()) if fa.height else 0.0,
+                    "tax": paid.get(a, 0.0) - refund[a], "tax_due": tax_due[a], "flow": flow[a],
+                    "sold": float(fa.filter(pl.col("side") == "sell").select(pl.col("shares") * pl.col("price")).sum().item()) if fa.height else 0.0,
+                    "bought": float(fa.filter(pl.col("side") == "buy").select(pl.col("shares") * pl.col("price")).sum().item()) if fa.height else 0.0,
+                    "realized_st": st, "realized_lt": lt, "losses_harvested": max(harvested, 0.0),
+                    "target_return": float(sum(w * (px_n[s] / px_a[s] - 1.0) for s, w in tw.items())),
+                    "n_orders": int(orders.filter(pl.col("account_id") == a).height) if orders.height else 0,
+                })
+            # the next book: the day loop's output with the next day's closes and history
+            nb = f.book
+            tnext = min(nxt + 1, last)
+            book = replace(
+                nb,
+                prices=m.frame_at(nxt),
+                price_history=m.history(nxt, hist_days),
+                models=_models(_target_weights(settings, m, reb[0], nxt)),
+                trade_date=m.dates[tnext],
+            )
+            if on_period is not None:
+                on_period(name, k + 1, len(reb))
+        # the end: the last year's tax (and what is left of a cash need), then liquidation
+        px_e = m.prices_at(last)
+        values = _values(book, px_e)
+        liq = _liquidation_gains(book, px_e, m.dates[last])
+        for a in book.accounts["account_id"].to_list():
+            st, lt = realized_year[a]
+            owed = float(book.accounts.filter(pl.col("account_id") == a)["cash_need"].fill_null(0.0)[0])
+            tax_final, c2 = annual_tax(st, lt, st_rate=settings.st_rate, lt_rate=settings.lt_rate, offset=settings.offset, carry=carry[a])
+            tax_liq, _ = annual_tax(st + liq[a][0], lt + liq[a][1], st_rate=settings.st_rate, lt_rate=settings.lt_rate, offset=settings.offset, carry=carry[a])
+            finals.append({
+                "strategy": name, "account_id": a, "date": m.dates[last], "value": values[a], "tax_final": tax_final + owed,
+                "liquidation_tax": tax_liq - tax_final, "initial": float(initial[a]), "years": years,
+                "unrealized_st": liq[a][0], "unrealized_lt": liq[a][1],
+            })
+        timings[name] = time.perf_counter() - t0
+        final_books[name] = book
+    orders_df = pl.concat(all_orders, how="vertical_relaxed") if all_orders else pl.DataFrame(schema={**ORDER_SCHEMA, "strategy": pl.String()})
+    realized_df = pl.concat(all_realized, how="vertical_relaxed") if all_realized else pl.DataFrame()
+    return Backtest(
+        settings=settings,
+        periods=pl.DataFrame(periods, schema=PERIOD_SCHEMA),
+        finals=pl.DataFrame(finals),
+        orders=orders_df,
+        realized=realized_df,
+        dates=tuple(m.dates[i] for i in reb) + (m.dates[last],),
+        timings=timings,
+        final_books=final_books,
+    )
+
+
+def settings_dict(settings: BacktestSettings) -> dict:
+    """The settings as JSON-able values (for the store)."""
+    d = asdict(settings)
+    return {k: (v.isoformat() if isinstance(v, dt.date) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}

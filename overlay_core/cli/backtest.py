@@ -1,0 +1,87 @@
+"""`overlay backtest`: the tax-alpha backtest of the four strategies over a price history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from overlay_core.cli._app import app, console, report_error
+from overlay_core.errors import OverlayError
+
+
+def _day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"found {value!r}; expected a date YYYY-MM-DD", param_hint=option) from None
+
+
+@app.command()
+def backtest(
+    out: Path = typer.Option(..., "--out", help="Folder for results.csv, by_year.csv and the charts (created)."),
+    prices: Optional[Path] = typer.Option(None, "--prices", help="A price file (CSV/Parquet, long or wide); default: the real history 1990-2022."),
+    start: Optional[str] = typer.Option(None, "--start", help="First day YYYY-MM-DD (default: the history's first day with enough history for the risk model)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last day YYYY-MM-DD (default: the history's last)."),
+    frequency: str = typer.Option("monthly", "--frequency", help="daily, weekly or monthly."),
+    accounts: int = typer.Option(1, "--accounts", help="Accounts per strategy."),
+    st_rate: float = typer.Option(0.35, "--st-rate", help="Short-term gains rate."),
+    lt_rate: float = typer.Option(0.15, "--lt-rate", help="Long-term gains rate."),
+    risk_aversion: Optional[List[float]] = typer.Option(None, "--risk-aversion", help="The optimizer's risk aversion; give it several times for the frontier (the first is the main run)."),
+    offset: str = typer.Option("outside", "--offset", help="outside: losses offset outside gains the year realized; carry: carried forward."),
+    target: str = typer.Option("index", "--target", help="index (equal weights drifting with prices) or equal (rebalanced)."),
+    threshold: float = typer.Option(0.10, "--threshold", help="The heuristic's harvest threshold (loss / basis)."),
+    symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated universe (default: every stock of the prices)."),
+    contribution: float = typer.Option(0.0, "--contribution", help="USD added to each account every period (negative: withdrawn)."),
+    store: Optional[Path] = typer.Option(None, "--store", help="The store to record the run in (default: $OVERLAY_STORE or ./overlay_store)."),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the store."),
+) -> None:
+    """Simulate the optimizer, a naive rebalance, buy and hold and a threshold harvest heuristic through
+    history with the real day loop; write tax alpha and the other figures per strategy."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from overlay_core.analytics.backtest import BacktestSettings, run_backtest
+    from overlay_core.analytics.outputs import frontier, results_table, store_backtest, write_outputs
+    from overlay_core.market.prices import FramePriceSource, RealHistorySource
+
+    ras = list(risk_aversion or [])
+    try:
+        settings = BacktestSettings(
+            start=_day(start, "--start"), end=_day(end, "--end"), frequency=frequency,  # type: ignore[arg-type]
+            accounts=accounts, st_rate=st_rate, lt_rate=lt_rate, offset=offset, target=target,  # type: ignore[arg-type]
+            symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else None,
+            contribution=contribution, risk_aversion=ras[0] if ras else None, threshold=threshold,
+        )
+        settings.check()
+        source = FramePriceSource.from_file(prices) if prices else RealHistorySource()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("backtest", total=None)
+
+            def tick(name: str, k: int, n: int) -> None:
+                progress.update(task, description=f"{name} {k}/{n}", completed=k, total=n)
+
+            bt = run_backtest(source, settings=settings, on_period=tick)
+            fr = None
+            if len(ras) > 1:
+                progress.update(task, description="frontier", completed=0, total=None)
+                fr = frontier(source, settings=settings, risk_aversions=ras)
+        paths = write_outputs(bt, out, frontier_frame=fr)
+        run_id = None if no_store else store_backtest(bt, store)
+    except OverlayError as exc:
+        raise typer.Exit(report_error(exc)) from None
+    res = results_table(bt)
+    table = Table(title=f"backtest {bt.dates[0]} .. {bt.dates[-1]}, {settings.frequency}, {settings.accounts} account(s) per strategy")
+    cols = ("tax_alpha", "tax_alpha_liquidated", "after_tax_return", "pre_tax_return", "harvest_yield", "tracking_error", "turnover")
+    table.add_column("strategy")
+    for c in cols:
+        table.add_column(c, justify="right")
+    table.add_column("taxes_paid", justify="right")
+    for r in res.iter_rows(named=True):
+        table.add_row(r["strategy"], *[f"{r[c]:.2%}" for c in cols], f"{r['taxes_paid']:,.0f}")
+    console.print(table)
+    console.print(f"wrote {len(paths)} file(s) to {out}" + (f"; stored run {run_id}" if run_id else ""))

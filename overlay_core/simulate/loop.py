@@ -193,7 +193,7 @@ def simulate(
     book = upload if isinstance(upload, Book) else read_upload(upload)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    review = review_fn or default_review_fn(store=store, workers=workers, settings={"simulation_seed": seed} if prices is None else {})
+    review = review_fn or default_review_fn(store=store, workers=workers, kind="simulation", settings={"simulation_seed": seed} if prices is None else {})
     if prices is None:
         prices = SimulatedSource(market_universe(book.securities), start=book.as_of, days=days + 1, seed=seed, start_prices=dict(book.price_map))
     sec = book.securities

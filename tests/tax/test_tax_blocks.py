@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-from conftest import make_book
+from taxkit import make_book
 
 from overlay_core.tax.blocks import tax_state
 

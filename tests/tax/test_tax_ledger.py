@@ -17,7 +17,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from conftest import history, rows_by
+from taxkit import history, rows_by
 
 from overlay_core.errors import DataError
 from overlay_core.tax.ledger import Ledger, SalePart, money_str, realize, replay

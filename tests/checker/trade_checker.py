@@ -172,7 +172,9 @@ class _World:
         return self.wash_group.get(symbol) or symbol
 
 
-def _world(book: Any) -> _World:
+def _world(book: Any, relevant: set[str] | None = None) -> _World:
+    """The book as plain dicts. `relevant`: the accounts whose lots are needed (the file's accounts and
+    their households); None: every account."""
     secs = _rows(book.securities)
     close = {r["symbol"]: float(r["close"]) for r in _rows(book.prices)}
     wash_group = {r["symbol"]: (r.get("wash_group") or r["symbol"]) for r in secs}
@@ -193,7 +195,13 @@ def _world(book: Any) -> _World:
         members[a["household_id"]].append(a["account_id"])
     lots = {}
     by_acct: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in _rows(book.lots):
+    lots_frame = book.lots
+    if relevant is not None:
+        hh_of = dict(zip(book.accounts["account_id"].to_list(), book.accounts["household_id"].to_list()))
+        households = {hh_of.get(a) or a for a in relevant}
+        keep = {a for a, h in hh_of.items() if (h or a) in households} | set(relevant)
+        lots_frame = lots_frame.filter(pl.col("account_id").is_in(list(keep)))
+    for r in _rows(lots_frame):
         lot = dict(r)
         lot["purchase_date"] = lot.get("purchase_date") or lot.get("acquired")
         lots[(lot["account_id"], str(lot["lot_id"]))] = lot
@@ -329,14 +337,14 @@ def check_trades_against_book(book: Any, trades_csv: str | Path) -> list[Violati
     """
     out: list[Violation] = []
     path = Path(trades_csv)
-    w = _world(book)
-    expected_name = f"trades_{w.as_of.isoformat()}.csv"
+    expected_name = f"trades_{book.as_of.isoformat()}.csv"
     if path.name != expected_name:
         out.append(Violation("file", None, None, None, f"file name {path.name!r}; expected {expected_name!r}"))
     read = _read_file(path, out)
     if read is None:
         return out
     _, lines, data = read
+    w = _world(book, {ln.account_id for ln in lines})
     _check_ok(path, data, len(lines), out)
     _check_sort(lines, out)
     _check_fields(w, lines, out)
@@ -469,19 +477,23 @@ def _check_lots_and_positions(w: _World, lines: list[_Line], out: list[Violation
                     out.append(Violation("oversell_lot", ln.n, ln.account_id, ln.symbol,
                                          f"lot {ln.lot_id!r} holds {lot['shares']} shares; this file sells {file_sold[key]} and pending orders {pend.get(key, 0)}"))
         _check_granularity(w, ln, pend, out, fifo)
-    # positions: lots + pending buys - pending sells - this file's sells + this file's buys >= 0
-    pos: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for (acct, _), lot in w.lots.items():
-        pos[(acct, lot["symbol"])] += _dec(lot["shares"])
-    for p in w.pending:
-        pos[(p["account_id"], p["symbol"])] += _dec(p["shares"]) * (1 if p["side"] == "buy" else -1)
+    # positions: lots + pending buys - pending sells - this file's sells + this file's buys >= 0,
+    # for every (account, symbol) this file sells
     touched: dict[tuple[str, str], _Line] = {}
     for ln in lines:
-        if ln.shares is None:
-            continue
-        pos[(ln.account_id, ln.symbol)] += ln.shares * (1 if ln.side == "BUY" else -1)
-        if ln.side == "SELL":
+        if ln.side == "SELL" and ln.shares is not None:
             touched.setdefault((ln.account_id, ln.symbol), ln)
+    pos: dict[tuple[str, str], Decimal] = {key: Decimal(0) for key in touched}
+    for acct in {a for a, _ in touched}:
+        for lot in w.lots_by_account.get(acct, []):
+            if (acct, lot["symbol"]) in pos:
+                pos[(acct, lot["symbol"])] += _dec(lot["shares"])
+    for p in w.pending:
+        if (p["account_id"], p["symbol"]) in pos:
+            pos[(p["account_id"], p["symbol"])] += _dec(p["shares"]) * (1 if p["side"] == "buy" else -1)
+    for ln in lines:
+        if ln.shares is not None and (ln.account_id, ln.symbol) in pos:
+            pos[(ln.account_id, ln.symbol)] += ln.shares * (1 if ln.side == "BUY" else -1)
     for key, ln in touched.items():
         if pos[key] < -SHARE_TOL:
             out.append(Violation("short_sale", ln.n, ln.account_id, ln.symbol,
@@ -581,20 +593,24 @@ def _check_restrictions(w: _World, lines: list[_Line], out: list[Violation]) -> 
 
 
 def _check_cash(w: _World, lines: list[_Line], out: list[Violation]) -> None:
-    accounts = sorted({ln.account_id for ln in lines})
-    for acct in accounts:
+    pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in w.pending:
+        pending[p["account_id"]].append(p)
+    mine: dict[str, list[_Line]] = defaultdict(list)
+    for ln in lines:
+        if ln.value is not None:
+            mine[ln.account_id].append(ln)
+    for acct in sorted(mine):
         cash = _dec(w.account[acct]["cash"])
-        for p in w.pending:
-            if p["account_id"] != acct or p["symbol"] not in w.close:
+        for p in pending.get(acct, []):
+            if p["symbol"] not in w.close:
                 continue
             amount = _dec(p["shares"]) * _dec(w.close[p["symbol"]])
             cash += amount if p["side"] == "sell" else -amount
-        mine = [ln for ln in lines if ln.account_id == acct and ln.value is not None]
-        for ln in mine:
-            cash += ln.value if ln.side == "SELL" else -ln.value
+        for ln in mine[acct]:
+            cash += ln.value if ln.side == "SELL" else -ln.value  # type: ignore[operator]
         if cash < 0:
-            first = mine[0] if mine else None
-            out.append(Violation("cash", first.n if first else None, acct, None,
+            out.append(Violation("cash", mine[acct][0].n, acct, None,
                                  f"cash after this file's orders and pending orders is {cash}; expected >= 0"))
 
 
@@ -608,10 +624,12 @@ def _check_wash(w: _World, lines: list[_Line], out: list[Violation]) -> None:
     file_sold = _file_sold_from_lot(lines)
     # lots sold in full (this file or pending orders; a pending sell naming no lot relieves FIFO) do not
     # count as replacement purchases
+    candidates = (set(file_sold) | set(pend) | set(fifo)) & set(w.lots)
     sold_in_full = {
-        key for key, lot in w.lots.items()
-        if file_sold.get(key, Decimal(0)) + pend.get(key, Decimal(0)) + fifo.get(key, Decimal(0)) >= _dec(lot["shares"]) - SHARE_TOL
+        key for key in candidates
+        if file_sold.get(key, Decimal(0)) + pend.get(key, Decimal(0)) + fifo.get(key, Decimal(0)) >= _dec(w.lots[key]["shares"]) - SHARE_TOL
     }
+    rec = _recent(w, sold_in_full)
     file_buys: dict[tuple[str, str], list[_Line]] = defaultdict(list)  # (household, group) -> BUY lines
     for ln in lines:
         if ln.side == "BUY":
@@ -630,8 +648,7 @@ def _check_wash(w: _World, lines: list[_Line], out: list[Violation]) -> None:
         if gain is None or gain >= 0:
             continue
         hh, grp = w.household[ln.account_id], w.group(ln.symbol)
-        excluded = sold_in_full | {(ln.account_id, ln.lot_id)}
-        reasons = _household_acquisitions(w, hh, grp, excluded)
+        reasons = _household_acquisitions(w, hh, grp, (ln.account_id, ln.lot_id), rec)
         for b in file_buys.get((hh, grp), []):
             reasons.append(f"this file buys {b.symbol} in account {b.account_id} (row {b.n})")
         if reasons:
@@ -650,31 +667,54 @@ def _check_wash(w: _World, lines: list[_Line], out: list[Violation]) -> None:
                                  f"BUY of wash group {grp!r} after a taxable loss in household {hh}: " + "; ".join(found)))
 
 
-def _household_acquisitions(w: _World, hh: str, grp: str, excluded: set[tuple[str, str]]) -> list[str]:
+@dataclass
+class _Recent:
+    """Acquisitions of the 30-day window, indexed by account (built once per file)."""
+
+    buy_tx: dict[str, list[dict[str, Any]]]
+    pending_buys: dict[str, list[dict[str, Any]]]
+    #: (account, symbol, purchase_date) of lots sold in full: their lotless buy transactions do not count
+    sold_purchases: set[tuple[str, str, Any]]
+    sold_in_full: set[tuple[str, str]]
+
+
+def _recent(w: _World, sold_in_full: set[tuple[str, str]]) -> _Recent:
+    buy_tx: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for t in w.transactions:
+        if t["side"] == "buy" and _in_window(w, t["date"]):
+            buy_tx[t["account_id"]].append(t)
+    pending_buys: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in w.pending:
+        if p["side"] == "buy":
+            pending_buys[p["account_id"]].append(p)
+    sold_purchases = {(a, w.lots[(a, lid)]["symbol"], w.lots[(a, lid)]["purchase_date"]) for a, lid in sold_in_full}
+    return _Recent(dict(buy_tx), dict(pending_buys), sold_purchases, sold_in_full)
+
+
+def _household_acquisitions(w: _World, hh: str, grp: str, selling: tuple[str, str], rec: _Recent) -> list[str]:
+    """The household's acquisitions of wash group `grp` in the window, but the lot being sold and lots sold in full."""
     found = []
-    members = set(w.members.get(hh, []))
-    excluded_purchases = {
-        (acct, w.lots[(acct, lid)]["symbol"], w.lots[(acct, lid)]["purchase_date"]) for acct, lid in excluded if (acct, lid) in w.lots
-    }
-    for acct in members:
+    own = w.lots.get(selling)
+    own_purchase = None if own is None else (selling[0], own["symbol"], own["purchase_date"])
+    for acct in w.members.get(hh, []):
         for lot in w.lots_by_account.get(acct, []):
-            if w.group(lot["symbol"]) != grp or (acct, str(lot["lot_id"])) in excluded:
+            key = (acct, str(lot["lot_id"]))
+            if w.group(lot["symbol"]) != grp or key == selling or key in rec.sold_in_full:
                 continue
             if _in_window(w, lot["purchase_date"]):
                 found.append(f"lot {lot['lot_id']} of {acct} bought {lot['purchase_date']}")
-    for t in w.transactions:
-        acct = t["account_id"]
-        if acct not in members or t["side"] != "buy" or w.group(t["symbol"]) != grp or not _in_window(w, t["date"]):
-            continue
-        lid = None if _blank(t.get("lot_id")) else str(t["lot_id"])
-        if lid is not None and (acct, lid) in excluded:
-            continue
-        if lid is None and (acct, t["symbol"], t["date"]) in excluded_purchases:
-            continue
-        found.append(f"buy transaction of {t['symbol']} in {acct} on {t['date']}")
-    for p in w.pending:
-        if p["account_id"] in members and p["side"] == "buy" and w.group(p["symbol"]) == grp:
-            found.append(f"pending buy of {p['symbol']} in {p['account_id']}")
+        for t in rec.buy_tx.get(acct, []):
+            if w.group(t["symbol"]) != grp:
+                continue
+            lid = None if _blank(t.get("lot_id")) else str(t["lot_id"])
+            if lid is not None and ((acct, lid) == selling or (acct, lid) in rec.sold_in_full):
+                continue
+            if lid is None and ((acct, t["symbol"], t["date"]) in rec.sold_purchases or (acct, t["symbol"], t["date"]) == own_purchase):
+                continue
+            found.append(f"buy transaction of {t['symbol']} in {acct} on {t['date']}")
+        for p in rec.pending_buys.get(acct, []):
+            if w.group(p["symbol"]) == grp:
+                found.append(f"pending buy of {p['symbol']} in {acct}")
     return found
 
 

@@ -45,7 +45,7 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -796,7 +796,7 @@ def _validate(df: pl.DataFrame, file: str, wash_groups: Mapping[str, str] | None
     )
     checks: list[tuple[str, pl.Expr, str]] = [
         ("date", pl.col("_date").is_null(), "an ISO date YYYY-MM-DD"),
-        ("symbol", pl.col("symbol").is_null() | ~pl.col("symbol").str.contains(r"^[A-Z0-9./-]+$"), "a symbol matching [A-Z0-9./-]+"),
+        ("symbol", pl.col("symbol").is_null() | ~pl.col("symbol").str.contains(SYMBOL_RE.pattern), "a symbol matching [A-Z0-9./-]+"),
         ("side", ~pl.col("_side").is_in(["buy", "sell"]).fill_null(False), "buy or sell"),
         ("shares", ~(pl.col("_shares").is_finite() & (pl.col("_shares") > 0)).fill_null(False), "a finite number > 0"),
         (

@@ -27,6 +27,7 @@ basis per share first (the least tax) — `raise_cash`.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Callable
 
@@ -270,7 +271,27 @@ def substitute_for(book: Book, symbol: str, *, blocked: frozenset[str] | set[str
 
 
 def heuristic(*, threshold: float = 0.10, wait_days: int = 31) -> Strategy:
-    """Threshold tax-loss harvesting with substitutes (module docstring); invests initial cash like buy and hold."""
+    """Threshold tax-loss harvesting with substitutes (module docstring); invests initial cash like buy and hold.
+
+    The strategy keeps a note of its own harvests (which substitute lots replaced which original, by
+    value), as a manager's blotter would: the switch back after `wait_days` sells exactly those lots and
+    buys the originals back in proportion. A substitute lot harvested in turn passes its original on to
+    its own substitute (chains end at the original). The note is written only from the strategy's own
+    orders, never from future prices.
+    """
+    # (account_id, purchase date, substitute symbol) -> {original symbol: value weight}
+    pairs: dict[tuple[str, dt.date, str], dict[str, float]] = {}
+
+    def roots(aid: str, sym: str, lot_rows: list[dict]) -> dict[str, float]:
+        """The originals behind lots of `sym` (value weights); the symbol itself for a lot not a substitute."""
+        out: dict[str, float] = {}
+        for r in lot_rows:
+            origin = pairs.get((aid, r["purchase_date"], sym))
+            v = float(r["shares"])
+            for o, w in (origin or {sym: 1.0}).items():
+                out[o] = out.get(o, 0.0) + v * w
+        tot = sum(out.values())
+        return {o: w / tot for o, w in out.items()} if tot > 0 else {sym: 1.0}
 
     def run(book: Book) -> pl.DataFrame:
         ts: TaxState | None = None
@@ -278,97 +299,91 @@ def heuristic(*, threshold: float = 0.10, wait_days: int = 31) -> Strategy:
         targets = None
         frames = []
         px = book.price_map
+        cost = book.policy.rebalance.cost_bps / 1e4
         for aid in book.account_ids():
             a = _account(book, aid)
             lots = book.lots.filter(pl.col("account_id") == aid)
             taxable = a["tax_status"] == "taxable"
             need = float(a.get("cash_need") or 0.0)
+            cash = float(a["cash"])
             if lots.height == 0:
                 targets = targets or account_targets(book)
-                value = float(a["cash"])
-                rows = buy_to_target(book, aid, targets, value - need - _min_cash(book, a, value), held={}, value=value - need)
+                rows = buy_to_target(book, aid, targets, cash - need - _min_cash(book, a, cash), held={}, value=cash - need)
                 frames.append(_lines(book, aid, rows, taxable=taxable, lots=lots))
                 continue
-            rows = []
-            cash = float(a["cash"])
-            cost = book.policy.rebalance.cost_bps / 1e4
             if not taxable:
                 frames.append(_lines(book, aid, raise_cash(book, aid, need - cash), taxable=taxable, lots=lots))
                 continue
             ts = ts or tax_state(book)
             at = ts.account(aid)
             blocked_buy = set(at.buy_blocked_symbols)
+            rows: list[tuple[str, str, float, str | None, str]] = []
             sold_lots: set[str] = set()
-            bought: set[str] = set()
-            # 1. switch back: a harvest (loss sale of X and buy of S on one day) at least wait_days ago
-            tx = book.transactions.filter(pl.col("account_id") == aid)
-            held_ids = set(lots["lot_id"].to_list())
-            for day in sorted(set(tx.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0))["date"].to_list())):
-                if (book.trade_date - day).days < wait_days:
+            buys: dict[str, float] = {}  # symbol -> USD to spend
+            buy_reason: dict[str, str] = {}
+            buy_roots: dict[str, dict[str, float]] = {}
+            lot_rows = {r["lot_id"]: r for r in lots.iter_rows(named=True)}
+            # 1. switch back: substitute lots bought at least wait_days ago
+            for (acc, day, sym), origin in sorted(pairs.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+                if acc != aid or (book.trade_date - day).days < wait_days:
                     continue
-                sold_syms = set(tx.filter((pl.col("date") == day) & (pl.col("side") == "sell") & (pl.col("realized_gain") < 0))["symbol"].to_list())
-                for r in tx.filter((pl.col("date") == day) & (pl.col("side") == "buy")).iter_rows(named=True):
-                    if r["lot_id"] not in held_ids or r["lot_id"] in sold_lots or r["symbol"] in sold_syms:
-                        continue
-                    orig = _origin(tx.filter(pl.col("date") == day), r["symbol"], sold_syms, book)
-                    if orig is None or orig in blocked_buy:
-                        continue
-                    lot = lots.filter(pl.col("lot_id") == r["lot_id"]).row(0, named=True)
-                    rows.append((r["symbol"], "SELL", float(lot["shares"]), r["lot_id"], "substitution"))
+                held = [r for r in lot_rows.values() if r["symbol"] == sym and r["purchase_date"] == day and r["lot_id"] not in sold_lots]
+                if not held or any(o in blocked_buy for o in origin):
+                    continue
+                proceeds = 0.0
+                for r in held:
+                    rows.append((sym, "SELL", float(r["shares"]), r["lot_id"], "substitution"))
                     sold_lots.add(r["lot_id"])
-                    proceeds = float(lot["shares"]) * px[r["symbol"]] * (1 - cost)
-                    sh = math.floor(proceeds / (px[orig] * (1 + cost)))
-                    if sh >= 1:
-                        rows.append((orig, "BUY", float(sh), None, "substitution"))
-                        cash += proceeds - sh * px[orig] * (1 + cost)
-                        bought.add(orig)
-                    else:
-                        cash += proceeds
+                    proceeds += float(r["shares"]) * px[sym] * (1 - cost)
+                for o, w in origin.items():
+                    buys[o] = buys.get(o, 0.0) + proceeds * w
+                    buy_reason.setdefault(o, "substitution")
             # 2. harvest: lots whose loss exceeds the threshold, unless rule (a) blocks the loss sale
             harvest: dict[str, list[int]] = {}
             for i in range(len(at.lot_id)):
                 lid = str(at.lot_id[i])
-                if lid in sold_lots or at.loss_sale_blocked[i] or not np.isfinite(at.gain_per_share[i]):
+                if lid in sold_lots or at.loss_sale_blocked[i] or not np.isfinite(at.gain_per_share[i]) or str(at.symbol[i]) in buys:
                     continue
-                if at.symbol[i] in bought:
-                    continue
-                if at.gain_per_share[i] < -threshold * at.basis_per_share[i]:
+                if at.gain_per_share[i] < -threshold * at.basis_per_share[i] and at.available_shares[i] > 0:
                     harvest.setdefault(str(at.symbol[i]), []).append(i)
             for sym in sorted(harvest):
                 proceeds = 0.0
+                sold_rows = []
                 for i in harvest[sym]:
                     sh = float(at.available_shares[i])
-                    rows.append((sym, "SELL", sh, str(at.lot_id[i]), "tax_loss_harvest"))
-                    sold_lots.add(str(at.lot_id[i]))
+                    lid = str(at.lot_id[i])
+                    rows.append((sym, "SELL", sh, lid, "tax_loss_harvest"))
+                    sold_lots.add(lid)
+                    sold_rows.append({"purchase_date": lot_rows[lid]["purchase_date"], "shares": sh})
                     proceeds += sh * px[sym] * (1 - cost)
                 corr = corr or _returns_corr(book)
-                sub = substitute_for(book, sym, blocked=blocked_buy | set(harvest), corr=corr)
-                spend = proceeds
-                if sub is not None:
-                    sh = math.floor(spend / (px[sub] * (1 + cost)))
-                    if sh >= 1:
-                        rows.append((sub, "BUY", float(sh), None, "tax_loss_harvest"))
-                        spend -= sh * px[sub] * (1 + cost)
-                cash += spend
-            # 3. a cash need beyond the cash: highest basis first, among lots not already sold
+                sub = substitute_for(book, sym, blocked=blocked_buy | set(harvest) | set(buys), corr=corr)
+                if sub is None:
+                    continue  # no legal substitute: the proceeds stay in cash
+                buys[sub] = buys.get(sub, 0.0) + proceeds
+                buy_reason[sub] = "tax_loss_harvest"
+                acc_roots = buy_roots.setdefault(sub, {})
+                for o, w in roots(aid, sym, sold_rows).items():
+                    acc_roots[o] = acc_roots.get(o, 0.0) + proceeds * w
+            # 3. the buys (whole shares), and the note of what each substitute replaces
+            for sym in sorted(buys):
+                sh = math.floor(buys[sym] / (px[sym] * (1 + cost)))
+                if sh < 1:
+                    continue
+                rows.append((sym, "BUY", float(sh), None, buy_reason[sym]))
+                cash -= sh * px[sym] * (1 + cost) - buys[sym]
+                origin = {o: v for o, v in buy_roots.get(sym, {}).items() if o != sym}
+                if origin:
+                    tot = sum(origin.values())
+                    pairs[(aid, book.trade_date, sym)] = {o: v / tot for o, v in origin.items()}
+            # 4. a cash need beyond the cash: highest basis first, among lots not already sold
             if need > cash:
-                extra = [r for r in raise_cash(book, aid, need - cash) if r[3] not in sold_lots]
-                rows += extra
+                rows += [r for r in raise_cash(book, aid, need - cash) if r[3] not in sold_lots]
             frames.append(_lines(book, aid, rows, taxable=taxable, lots=lots))
         return pl.concat(frames) if frames else pl.DataFrame(schema=ORDER_SCHEMA)
 
     run.__name__ = "heuristic"
     return run
-
-
-def _origin(day_tx: pl.DataFrame, bought: str, sold: set[str], book: Book) -> str | None:
-    """Which harvested symbol a substitute bought on a harvest day replaced: the sold one of its sector
-    (the first by symbol), else the first sold."""
-    if not sold:
-        return None
-    sec = dict(zip(book.securities["symbol"].to_list(), book.securities["sector"].to_list()))
-    same = sorted(s for s in sold if sec.get(s) and sec.get(s) == sec.get(bought))
-    return same[0] if same else sorted(sold)[0]
 
 
 def by_name(name: str, *, risk_aversion: float | None = None, threshold: float = 0.10) -> Strategy:

@@ -320,3 +320,67 @@ def rebalance_account(
 
 def as_of_date(book: Book) -> dt.date:
     return book.as_of
+
+
+def household_blocks(p: AccountProblem, bought_groups: set[str], loss_sold_groups: set[str], group_of: dict[str, str]) -> AccountProblem:
+    """Account problem ``p`` with the same-day lines of other accounts of its household taken into account.
+
+    A wash group another account of the household buys today: no loss sale of it here (rule (a), "nor of a
+    wash group that this file buys in any account of the household"). A wash group another account sells
+    at a loss today: no buy of it here (the pair would wash that loss; in an IRA for good).
+    """
+    if not bought_groups and not loss_sold_groups:
+        return p
+    sec_group = [group_of.get(s, s) for s in p.symbols]
+    no_loss_sale = np.array([sec_group[i] in bought_groups for i in p.lot_sec], bool) if p.m else np.zeros(0, bool)
+    no_buy = np.array([g in loss_sold_groups for g in sec_group], bool)
+    reasons = tuple(r or ("wash_sale_household" if nb else "") for r, nb in zip(p.buy_reason, no_buy))
+    return p.with_(
+        lot_loss_sale_blocked=p.lot_loss_sale_blocked | no_loss_sale,
+        buy_allowed=p.buy_allowed & ~no_buy,
+        buy_reason=reasons,
+    )
+
+
+def rebalance_household(
+    book: Book,
+    account_ids: Iterable[str],
+    *,
+    targets: AccountTargets,
+    risk: RiskModel,
+    tax_state: TaxState,
+    policy: Policy | None = None,
+    solver: str | None = None,
+    model_change: Iterable[str] = (),
+) -> list[Proposal]:
+    """Proposals for the accounts of one household, so that their lines together obey the wash-sale rule.
+
+    Accounts are optimized one after the other -- taxable accounts first (their losses are worth
+    harvesting), then by account_id -- each seeing the wash groups the earlier ones buy (no loss sale of
+    them) and sell at a loss (no buy of them): `household_blocks`. Accounts of different households may be
+    given together; each only sees its own household's lines.
+    """
+    policy = policy or book.policy
+    acc = book.accounts.filter(pl.col("account_id").is_in(list(account_ids)))
+    order = sorted(acc.select("account_id", "household_id", "tax_status").iter_rows(), key=lambda r: (r[2] != "taxable", r[0]))
+    sec = book.securities
+    group_of = {s: (g or s) for s, g in zip(sec["symbol"].to_list(), sec["wash_group"].to_list())}
+    bought: dict[str, set[str]] = {}
+    loss_sold: dict[str, set[str]] = {}
+    out: list[Proposal] = []
+    for account_id, household, _status in order:
+        try:
+            p = build_problem(book, account_id, targets=targets, risk=risk, tax_state=tax_state, policy=policy, model_change=model_change)
+        except OptimizationError:
+            out.append(rebalance_account(book, account_id, targets=targets, risk=risk, tax_state=tax_state, policy=policy, solver=solver))
+            continue
+        p = household_blocks(p, bought.get(household, set()), loss_sold.get(household, set()), group_of)
+        prop = propose(p, solver=solver or policy.rebalance.solver, as_of=book.as_of, trade_date=book.trade_date)
+        for row in prop.orders.iter_rows(named=True):
+            g = group_of.get(row["symbol"], row["symbol"])
+            if row["side"] == "BUY":
+                bought.setdefault(household, set()).add(g)
+            elif p.taxable and (row["est_realized_gain"] or 0.0) < 0:
+                loss_sold.setdefault(household, set()).add(g)
+        out.append(prop)
+    return out

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from overlay_core.optimize.model import SLACK_PENALTY, Formulation, formulate
+from overlay_core.optimize.model import SLACK_PENALTY, Formulation, Rows, formulate
 from overlay_core.optimize.problem import AccountProblem
 from overlay_core.optimize.solve import Optimum, wash_conflicts, wash_sides
 
@@ -122,6 +122,28 @@ def _net(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[np.ndarr
             if overlap <= 0:
                 break
     return sell, buy
+
+
+def _row_room(f: Formulation, sell: np.ndarray, buy: np.ndarray) -> list[tuple[Rows, np.ndarray]]:
+    """Each band/cap/turnover row family with its room left, ``h - margin - G x`` (>= 0 inside)."""
+    x = f.from_shares(sell, buy)
+    return [(r, -(g + r.tol)) for r, g in f.row_values(x) if r.family in ("drift_band", "sector_cap", "turnover_limit")]
+
+
+def _would_break(f: Formulation, room: list[tuple[Rows, np.ndarray]], buy: np.ndarray, inc: np.ndarray, short: float) -> np.ndarray:
+    """bool (n,): cutting buy i by what the cash shortfall needs would push a row with room over its limit."""
+    p = f.problem
+    out = np.zeros(p.n, bool)
+    for r, rm in room:
+        sel = r.cols >= p.m
+        if not sel.any():
+            continue
+        i = r.cols[sel] - p.m
+        cut_val = np.minimum(buy[i], np.ceil(short / p.prices[i] / inc[i] - 1e-9) * inc[i]) * p.prices[i] / f.V
+        delta = -r.vals[sel] * cut_val  # change of G x when buy i shrinks
+        rows = r.rows[sel]
+        out[i] |= (rm[rows] >= 0) & (delta > rm[rows] + 1e-12)
+    return out
 
 
 def hard_blocked_lots(p: AccountProblem, forbid_sell: np.ndarray | None = None) -> np.ndarray:
@@ -287,7 +309,9 @@ def round_orders(o: Optimum) -> Orders:
 
     # 4. repair cash: shrink buys (smallest first), then sell more (losses first)
     if cash_after() < cash_goal:
-        for i in np.argsort(buy * p.prices):
+        # shrink first the buys whose shrinking pushes no band or cap over its limit, smallest first
+        room = _row_room(strict, sell, buy)
+        for i in np.lexsort((buy * p.prices, _would_break(strict, room, buy, inc, cash_goal - cash_after()))):
             if buy[i] <= 0:
                 continue
             short = cash_goal - cash_after()

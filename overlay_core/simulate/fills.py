@@ -28,10 +28,13 @@ Money:
   value when ``trading_costs`` (default on): a buy pays ``shares x price x (1 + bps)`` (the cost is
   in the lot's basis), a sale receives ``shares x price x (1 - bps)`` (the cost reduces the proceeds,
   hence the realized gain). Dividends are folded into prices (total-return closes), no cash interest.
-- **Cash guard**: prices move between the estimate (today's close) and the fill; an account whose
-  cash would go below zero has its buys trimmed pro rata, rounded down to the security's increment
-  (whole shares for equity/etf, 0.001 for mutual funds and cash equivalents, ``trade_increment`` for
-  bonds), as an OMS would refuse an over-spend; `Fills.trimmed` lists them.
+- **Cash guard**: prices move between the estimate (today's close) and the fill, and costs are paid;
+  an account whose cash would end below what the review meant to keep -- its minimum cash
+  (``max(min_cash_weight, cash_floor) x value`` at the fill prices), or the cash the orders left at
+  their estimates if that is less (never below zero) -- has its buys trimmed pro rata, rounded down to
+  the security's increment (whole shares for equity/etf, 0.001 for mutual funds and cash equivalents,
+  ``trade_increment`` for bonds), as an OMS would refuse an over-spend; `Fills.trimmed` lists them.
+  Without the guard the next day's review would sell to restore the cash floor (churn).
 - **Flows** (account_id, amount): contributions (> 0) and withdrawals (< 0) on the trade date, after
   the fills. **Cash needs** are paid out after the fills (``pay_cash_needs``): up to the cash
   available, the rest stays as the account's ``cash_need``. A withdrawal beyond the cash is an error.
@@ -244,6 +247,21 @@ def fill_day(
 
     # ---- cash guard: trim buys an account cannot pay -----------------------------------------------
     cash = dict(zip(accounts["account_id"].to_list(), accounts["cash"].to_list()))
+    floor_w = {
+        a: max(float(w or 0.0), book.policy.rebalance.cash_floor)
+        for a, w in accounts.select("account_id", "min_cash_weight").iter_rows()
+    }
+    value = _values(book, px)
+    est = _orders_frame(orders).join(
+        orders.select("account_id", "symbol", "est_price").unique(["account_id", "symbol"]) if orders is not None and "est_price" in orders.columns else pl.DataFrame(schema={"account_id": pl.String, "symbol": pl.String, "est_price": pl.Float64}),
+        on=["account_id", "symbol"],
+        how="left",
+    ) if orders is not None and orders.height else None
+    planned: dict[str, float] = {}
+    if est is not None:
+        for a, side, q, p in est.select("account_id", "side", "shares", "est_price").iter_rows():
+            if p is not None:
+                planned[a] = planned.get(a, 0.0) + (q * p if side == "sell" else -q * p)
     by_acc: dict[str, list[dict]] = {}
     for r in rows:
         by_acc.setdefault(r["account_id"], []).append(r)
@@ -254,8 +272,12 @@ def fill_day(
         pend_buys = sum(r["shares"] * r["price"] * (1 + r["bps"]) for r in rs if r["side"] == "buy" and r["source"] == "pending")
         gross = sum(r["shares"] * r["price"] * (1 + r["bps"]) for r in buys)
         room = float(cash[a]) + sells - pend_buys
-        if gross > room + 1e-9 and buys:
-            f = max(room, 0.0) / gross
+        # keep the cash the review meant to keep: its minimum cash, or what it planned if less
+        keep = 0.0
+        if a in planned:
+            keep = max(0.0, min(float(cash[a]) + planned[a], floor_w[a] * value.get(a, 0.0)))
+        if gross > room - keep + 1e-9 and buys:
+            f = max(room - keep, 0.0) / gross
             for r in buys:
                 m = meta[r["symbol"]]
                 inc = _increment(m["type"], m["trade_increment"])
@@ -462,6 +484,19 @@ def apply_fills(
         pay_cash_needs=pay_cash_needs,
         transactions_days=transactions_days,
     ).book
+
+
+def _values(book: Book, px: Mapping[str, float]) -> dict[str, float]:
+    """Account values at the fill prices (lots + cash), USD."""
+    lots = book.lots.select("account_id", "symbol", "shares")
+    v = lots.with_columns(pl.col("symbol").replace_strict(px, default=0.0, return_dtype=pl.Float64).alias("p")).group_by("account_id").agg(
+        (pl.col("shares") * pl.col("p")).sum().alias("v")
+    )
+    out = dict(zip(book.accounts["account_id"].to_list(), book.accounts["cash"].to_list()))
+    for a, x in v.iter_rows():
+        if a in out:
+            out[a] += x
+    return out
 
 
 def _restore_empty(new_lots: pl.DataFrame, old_lots: pl.DataFrame) -> pl.DataFrame:

@@ -15,7 +15,7 @@ import pytest
 
 from overlay_core.errors import ConfigError
 from overlay_core.review.partition import partition_book
-from overlay_core.review.runner import RunStats, outcomes_by_account, run_batches
+from overlay_core.review.runner import RunStats, outcomes_by_account, run_batches, run_dask
 
 import review_helpers as h
 
@@ -91,4 +91,4 @@ def test_dask_gives_the_same_results_as_the_local_run(cluster: str) -> None:
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     book = h.make_book(30, seed=1)
     with pytest.raises(ConfigError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:"):
-        run_batches(partition_book(book), h.probe, book, scheduler=f"tcp://127.0.0.1:{_free_port()}", progress=False)
+        run_dask(partition_book(book), h.probe, book, scheduler=f"tcp://127.0.0.1:{_free_port()}", progress=False, timeout=3)

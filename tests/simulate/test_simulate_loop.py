@@ -191,7 +191,7 @@ def test_legacy_position_transitions_within_its_gain_budget(fixture_upload_dir, 
         t = _trades(d).filter(pl.col("account_id") == "A100")
         if t.height:
             review = pl.read_csv(d / f"review_{d.name.removeprefix('day_')}.csv").filter(pl.col("account_id") == "A100")
-            assert review["turnover"].item() <= 0.10 + 1e-6
+            assert review["turnover"].item() <= 0.10 * 1.01  # whole-share rounding room
 
 
 def test_dry_run_review_stores_nothing_and_names_the_run(fixture_upload_dir):

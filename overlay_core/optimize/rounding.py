@@ -8,13 +8,17 @@ constraint checked again on the rounded numbers. Steps, in order:
    the nearest increment (whole shares for equity/etf, 0.001 for mutual funds and cash equivalents, the
    ``trade_increment`` for bonds); buys to the nearest increment too (step 4 shrinks them if cash is short).
 3. Drop the net order of a symbol worth less than ``min_trade_value`` -- never an exit a restriction requires.
-4. Repair cash: first shrink buys, the smallest first; then, if cash is still short of what the optimum
-   reached (never below 0), sell more: losses first, then the smallest gains per USD, never a blocked lot,
-   never a loss sale in a wash group being bought, lots near long-term last.
-5. Repair the gain budget (if the optimum kept it): sell less of the highest-gain lots.
-6. The wash-sale rule on the final lines: a group both bought and sold at a loss loses its buys.
-7. No churn: the account trades only if its merit (objective + penalties of every violated constraint)
-   improves by more than ``no_churn_threshold_bps`` of the account value.
+4. Repair cash: first shrink buys -- those whose shrinking pushes no band or cap over its limit first,
+   then the smallest; then, if cash is still short of what the optimum reached (never below 0), sell more:
+   losses first, then the smallest gains per USD, never a blocked lot, never a loss sale in a wash group
+   being bought, lots near long-term last.
+5. Repair the gain budget (if the optimum kept it): sell less of the highest-gain lots. Then polish: move
+   an existing order by one increment while that lowers the objective and breaks nothing (`polish`).
+6. The wash-sale rule on the final lines: a group both bought and sold at a loss loses its buys; cash
+   never negative.
+7. No churn: the account trades only if its merit (objective + penalties of every violated constraint,
+   beyond what the optimum itself could not avoid) improves by more than ``no_churn_threshold_bps`` of the
+   account value.
 
 ``hold`` accounts get no orders.
 """

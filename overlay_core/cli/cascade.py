@@ -4,6 +4,11 @@ Nothing is committed: the change is applied to a copy of the day's book. Writes
 ``DIR/cascade_accounts.csv`` (one row per account that follows a changed model or target: old and new
 drift and tracking error) and ``DIR/cascade_summary.csv`` (by target and advisor), and prints the
 summary. Exit 0 when the run completes, 2 on a refused upload or a refused change file.
+
+``--with-orders`` then runs the review as a dry run on the changed book (nothing stored) and adds,
+per affected account, its orders, turnover, realized gain, tax and tracking error after
+(``cascade_orders_accounts.csv``, ``cascade_orders_summary.csv``, ``cascade_orders.csv``; see
+`overlay_core.simulate.cascade_orders`). The target-level answer is printed first.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ def cascade(
     out: Path = typer.Option(..., "--out", help="The folder for cascade_accounts.csv and cascade_summary.csv."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="The prices' date YYYY-MM-DD (default: as_of.txt)."),
     trade_date: Optional[str] = typer.Option(None, "--trade-date", help="The day the orders execute (default: the next NYSE business day)."),
+    with_orders: bool = typer.Option(False, "--with-orders", help="Also run the review as a dry run on the changed targets: orders, turnover, gains, tax and TE per account (nothing stored)."),
 ) -> None:
     """Preview a change to models or blends on every account that follows it (nothing is committed)."""
     from overlay_core.targets import risk_model
@@ -97,3 +103,10 @@ def cascade(
     title = f"Cascade of changed {what} {', '.join(ch.ids)} -> targets {', '.join(result.targets) or '(none)'}"
     console.print(summary_table(result.summary, title))
     console.print(f"{result.accounts.height:,} account(s) follow the change; wrote {out / 'cascade_accounts.csv'} and {out / 'cascade_summary.csv'}")
+    if with_orders:
+        from overlay_core.cli._cascade_orders import run_orders_phase
+
+        try:
+            run_orders_phase(book, ch, result, out, console)
+        except OverlayError as exc:
+            raise typer.Exit(report_error(exc)) from None

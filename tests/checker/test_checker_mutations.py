@@ -23,9 +23,9 @@ from trade_checker import KINDS, Violation, check_trade_file, check_trades_again
 
 UPLOAD = Path(__file__).parent / "data" / "mini_upload"
 AS_OF = dt.date(2026, 11, 20)
-TYPES = {"AAA": "equity", "BBB": "equity", "VTI": "etf", "ITOT": "etf", "SCHB": "etf", "TOB": "equity", "OIL": "equity",
+TYPES = {"QQQ": "etf", "QQQM": "etf", "AAA": "equity", "BBB": "equity", "VTI": "etf", "ITOT": "etf", "SCHB": "etf", "TOB": "equity", "OIL": "equity",
          "RST": "equity", "VFIAX": "mutual_fund", "BND1": "bond", "MMF": "cash_equivalent"}
-PRICE = {"AAA": 120.0, "BBB": 110.0, "VTI": 280.0, "ITOT": 100.0, "SCHB": 50.0, "TOB": 40.0, "OIL": 80.0, "RST": 10.0,
+PRICE = {"QQQ": 350.0, "QQQM": 180.0, "AAA": 120.0, "BBB": 110.0, "VTI": 280.0, "ITOT": 100.0, "SCHB": 50.0, "TOB": 40.0, "OIL": 80.0, "RST": 10.0,
          "VFIAX": 400.0, "BND1": 98.5, "MMF": 1.0}
 
 
@@ -122,7 +122,13 @@ ORDER_MUTATIONS: dict[str, tuple[dict[str, dict], str, str]] = {
     "wash (a) via same-file buy in another household account": (with_(i1_aaa=buy("I1", "AAA", 1)), "wash_sale_a", "T1"),
     # T1 sold ITOT at a loss on 2026-11-10; VTI is the same wash group: the IRA may not buy it
     "wash (b) IRA repurchase after household loss": (with_(i1_vti=buy("I1", "VTI", 1)), "wash_sale_b", "I1"),
-    "cash negative": (with_(t2_schb=buy("T2", "SCHB", 40)), "cash", "T2"),
+    # I1 has a pending buy of ITOT, the wash group of VTI: T1 may not sell VTI at a loss
+    "wash (a) via a pending buy in another household account": (
+        with_(t1_l3=sell("T1", "VTI", 40, "L3", 11200 - 12000, "long", "tax_loss_harvest")), "wash_sale_a", "T1"),
+    # T2 has a pending loss sale of QQQ (no est_realized_gain given: the lot is at a loss): no QQQM buy
+    "wash (b) after a pending loss sale": (with_(t2_qqqm=buy("T2", "QQQM", 1)), "wash_sale_b", "T2"),
+    # cash: 0 + pending sells 15 OIL x 80 + 4 QQQ x 350 + this file's 400 = 3000 < 80 x 50
+    "cash negative": (with_(t2_schb=buy("T2", "SCHB", 80)), "cash", "T2"),
     "line for a hold account": (with_(hold=sell("HOLD1", "AAA", 10, "HL1", 200, "long")), "hold_account", "HOLD1"),
     "fractional shares of an ETF": (with_(t1_schb=buy("T1", "SCHB", 20.5)), "granularity", "T1"),
     "fractional mutual-fund shares beyond 3 decimals": (with_(t1_mmf=buy("T1", "MMF", 100.1255)), "granularity", "T1"),

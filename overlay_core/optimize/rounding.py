@@ -265,7 +265,7 @@ def polish(
 def round_orders(o: Optimum) -> Orders:
     """Turn the continuous optimum ``o`` into tradable orders (see the module's steps)."""
     p = o.problem
-    strict = formulate(p, relaxed=False, forbid_buy=o.forbid_buy, forbid_sell=o.forbid_sell)
+    strict = o.strict if o.strict is not None else formulate(p, relaxed=False, forbid_buy=o.forbid_buy, forbid_sell=o.forbid_sell)
     notes: list[str] = []
     zero_s, zero_b = np.zeros(p.m), np.zeros(p.n)
     # what the optimum itself violates (a relaxed account): no trade can remove it, so it does not count

@@ -74,6 +74,8 @@ class Optimum:
     forbid_sell: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
     #: each solve's stage and objective, in order (base, strict, wash A, mixed, flip, release)
     trace: tuple[tuple[str, float], ...] = ()
+    #: the strict formulation with the final wash-sale blocks (what rounding checks against)
+    strict: Formulation | None = None
 
 
 def _solve(f: Formulation, solver: str, path: str, log: list[RawSolution]) -> RawSolution:
@@ -345,4 +347,5 @@ def optimize_account(
         forbid_buy=fb,
         forbid_sell=fs,
         trace=tuple(trace),
+        strict=strict,
     )

@@ -371,6 +371,7 @@ def _pending_orders(
     if not chosen:
         chosen = ids[:1]
     blocked = {(a, v) for a, k, v in restrictions.select("account_id", "kind", "value").iter_rows() if k in ("never_sell", "never_buy")}
+    firm_blocked = {v for a, k, v in restrictions.select("account_id", "kind", "value").iter_rows() if a == FIRM_WIDE}
     by_acct = lots.filter(pl.col("account_id").is_in(chosen)).partition_by("account_id", as_dict=True)
     rows = []
     for a in chosen:
@@ -385,7 +386,7 @@ def _pending_orders(
             sh = r["shares"]
             gain = round(sh * prices[s] - r["cost_basis"], 2) if status[a] == "taxable" else None
             rows.append((a, s, "sell", sh, r["lot_id"], gain))
-        else:
+        elif s not in firm_blocked:
             sh = float(max(1, int(2500 / prices[s]))) if prices[s] > 2 else 2500.0
             rows.append((a, s, "buy", sh, None, None))
     return pl.DataFrame(

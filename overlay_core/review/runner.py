@@ -185,7 +185,8 @@ def run_local(
     `on_batch` is called in the driver for each completed batch (in completion order), before the
     next one is awaited; an exception it raises (e.g. the store is full) stops the run and propagates.
 
-    At most ``2 x workers`` batches are in flight, so a worker crash loses only those. The batches
+    At most ``4 x workers`` batches are in flight (the workers stay busy while the driver stores a
+    batch), so a worker crash loses only those. The batches
     lost in a crash become suspects; after the other batches, each suspect is retried once, alone
     (one worker, one batch in flight), so a second crash is pinned on its own batch, which gets
     `error` outcomes, and an innocent batch lost beside it completes.
@@ -207,7 +208,7 @@ def run_local(
         todo = list(batches)
         suspects: list[Batch] = []
         while todo:  # first attempts
-            lost, todo = _pool_round(todo, ctx, payload, n_workers=min(workers, len(todo)), window=2 * workers,
+            lost, todo = _pool_round(todo, ctx, payload, n_workers=min(workers, len(todo)), window=4 * workers,
                                      attempt=1, record=record)
             suspects += lost
         stats.retried_batches += len(suspects)

@@ -66,7 +66,7 @@ def chart_block(chart: alt.TopLevelMixin, *, title: str = "") -> str:
 
 def table_block(gt_table, *, title: str = "") -> str:  # noqa: ANN001 - a great_tables.GT
     head = f"<h2>{html.escape(title)}</h2>" if title else ""
-    return head + gt_table.as_raw_html(inline_css=True)
+    return head + gt_table.as_raw_html()
 
 
 def save_html(chart: alt.TopLevelMixin, path: str | Path, *, title: str) -> Path:

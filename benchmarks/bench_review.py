@@ -80,13 +80,20 @@ def main() -> None:
         run_batches(batches, fn, book, workers=workers, progress=False, stats=stats)
         wall = time.perf_counter() - t
         print(f"runner {label:9s}: {wall:6.2f} s wall, {n / wall:9,.0f} accounts/s (trivial function: the machinery's overhead, incl. worker start)")
-    orders = pl.DataFrame({"account_id": book.account_ids(), "symbol": [SYMBOLS[i % 10] for i in range(n)], "side": ["BUY"] * n,
-                           "shares": [float(1 + i % 7) for i in range(n)], "est_price": [10.0 + i % 10 for i in range(n)],
-                           "reason": ["rebalance"] * n})
+    # one BUY per account and one SELL of 1 share of its first lot (taxable: gain and term), so the checker
+    # does the lot, position, tax and household wash-sale work for every account
+    first = book.lots.filter(pl.col("lot_id") == "L0").join(book.prices, on="symbol")
+    sells = first.select(
+        "account_id", "symbol", side=pl.lit("SELL"), shares=pl.lit(1.0), est_price="close", lot_id="lot_id",
+        est_realized_gain=pl.col("close") - pl.col("cost_basis") / pl.col("shares"), term=pl.lit("long"), reason=pl.lit("rebalance"))
+    buys = pl.DataFrame({"account_id": book.account_ids(), "symbol": [SYMBOLS[i % 10] for i in range(n)], "side": ["BUY"] * n,
+                         "shares": [float(1 + i % 7) for i in range(n)], "reason": ["rebalance"] * n}).join(
+        book.prices.select("symbol", est_price="close"), on="symbol")
+    orders = pl.concat([sells, buys], how="diagonal_relaxed")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         path = write_trade_file(orders, tmp, as_of=AS_OF, run_id="BENCH", trade_date=TD, security_types={s: "equity" for s in SYMBOLS})
-        print(f"write_trade_file: {n:,} lines in {time.perf_counter() - t:.2f} s")
+        print(f"write_trade_file: {orders.height:,} lines in {time.perf_counter() - t:.2f} s")
         t = time.perf_counter()
         write_blocks_file(orders, tmp, as_of=AS_OF, trade_date=TD)
         print(f"write_blocks_file: {time.perf_counter() - t:.2f} s")
@@ -95,7 +102,11 @@ def main() -> None:
 
         t = time.perf_counter()
         found = check_trades_against_book(book, path)
-        print(f"checker: {n:,} lines in {time.perf_counter() - t:.2f} s, {len(found)} violations")
+        kinds = {}
+        for v in found:
+            kinds[v.kind] = kinds.get(v.kind, 0) + 1
+        print(f"checker: {orders.height:,} lines in {time.perf_counter() - t:.2f} s, violations by kind {kinds} "
+              "(wash_sale_a expected: the generated file buys what it sells at a loss)")
 
 
 if __name__ == "__main__":

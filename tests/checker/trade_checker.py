@@ -173,8 +173,8 @@ class _World:
 
 
 def _world(book: Any, relevant: set[str] | None = None) -> _World:
-    """The book as plain dicts. `relevant`: the accounts whose lots are needed (the file's accounts and
-    their households); None: every account."""
+    """The book as plain dicts. `relevant`: the accounts whose lots are needed (with their households'
+    accounts); None: every account."""
     secs = _rows(book.securities)
     close = {r["symbol"]: float(r["close"]) for r in _rows(book.prices)}
     wash_group = {r["symbol"]: (r.get("wash_group") or r["symbol"]) for r in secs}
@@ -344,7 +344,8 @@ def check_trades_against_book(book: Any, trades_csv: str | Path) -> list[Violati
     if read is None:
         return out
     _, lines, data = read
-    w = _world(book, {ln.account_id for ln in lines})
+    # lots matter only to SELL lines (the lot, positions, FIFO of pending sells, wash rule (a) in the household)
+    w = _world(book, {ln.account_id for ln in lines if ln.side == "SELL"})
     _check_ok(path, data, len(lines), out)
     _check_sort(lines, out)
     _check_fields(w, lines, out)

@@ -101,7 +101,7 @@ def account_review(p: Proposal) -> AccountReview:
 class _Context:
     """The book's day-wide inputs of the optimizer, computed once per process and book."""
 
-    __slots__ = ("book", "targets", "risk", "tax")
+    __slots__ = ("book", "targets", "risk", "tax", "group")
 
     def __init__(self, book: Book) -> None:
         from overlay_core.targets import account_targets, risk_model
@@ -111,6 +111,7 @@ class _Context:
         self.risk = risk_model(book)
         self.targets = account_targets(book, risk=self.risk)
         self.tax = tax_state(book)
+        self.group = dict(zip(book.securities["symbol"].to_list(), book.securities["wash_group"].to_list()))
 
 
 _CACHE: list[Any] = [None, None]  # [book, _Context] of the last book seen in this process
@@ -167,6 +168,24 @@ def _tax_state(book: Book) -> Any:
         return tax_state(replace(book, lots=lots))
 
 
+def _touches(ctx: _Context, account_id: str, decided: list[pl.DataFrame]) -> bool:
+    """Whether the orders already decided in the household can change this account's wash-sale view:
+    a loss sale (rule (b) may block its buys) or a buy of a wash group it holds lots of (rule (a) may
+    block their sale at a loss). Otherwise the day's tax state is the household's exact view (a pending
+    sale that empties a recent lot could only *lift* a rule (a) block: keeping it is conservative)."""
+    lost = False
+    bought: set[str] = set()
+    for o in decided:
+        if o.filter((pl.col("side") == "SELL") & (pl.col("est_realized_gain") < 0)).height:
+            lost = True
+            break
+        bought |= {ctx.group.get(s) or s for s in o.filter(pl.col("side") == "BUY")["symbol"].to_list()}
+    if lost:
+        return True
+    held = {str(g) for g in ctx.tax.account(account_id).wash_group}
+    return bool(held & bought)
+
+
 def review_household(book: Book, account_ids: tuple[str, ...]) -> dict[str, AccountReview]:
     """The household function of the review driver: every account of one household, coordinated.
 
@@ -181,7 +200,7 @@ def review_household(book: Book, account_ids: tuple[str, ...]) -> dict[str, Acco
     for a in account_ids:
         t0 = time.perf_counter()
         try:
-            if decided:
+            if decided and _touches(ctx, a, decided):
                 hb = _household_book(book, account_ids, pl.concat(decided))
                 p = rebalance_account(hb, a, targets=ctx.targets, risk=ctx.risk, tax_state=_tax_state(hb))
             else:

@@ -30,10 +30,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def marker(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dask") / "crashed"
+
+
+@pytest.fixture(scope="module")
+def cluster(marker: Path):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "OVERLAY_TEST_CRASH_MARKER": str(marker),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
@@ -86,6 +92,20 @@ def test_dask_gives_the_same_results_as_the_local_run(cluster: str) -> None:
     assert sorted(seen) == [b.index for b in batches]
     assert stats.errors == sum(a.endswith("7") for a in local) and stats.lost_batches == 0
     assert all(w.startswith("tcp://127.0.0.1:") for w in stats.workers)
+
+
+def test_a_worker_killed_midway_loses_nothing(cluster: str, marker: Path) -> None:
+    """Runs last in this module: one of the two workers dies (os._exit) on account A00010 and is not
+    restarted (no nanny); the scheduler reschedules its tasks on the other worker."""
+    from overlay_core.review.runner import per_account
+
+    book = h.make_book(160, seed=7)
+    batches = partition_book(book, min_accounts=25)
+    stats = RunStats()
+    got = outcomes_by_account(run_batches(batches, per_account(h.crash_once), book, scheduler=cluster, progress=False, stats=stats))
+    assert marker.exists()  # a worker really died
+    assert {a: o.value for a, o in got.items() if o.ok} == {a: h.holdings_value(book, a) for a in book.account_ids()}
+    assert stats.errors == 0 and stats.lost_batches == 0
 
 
 def test_unreachable_scheduler_is_a_clear_error() -> None:

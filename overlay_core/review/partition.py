@@ -10,7 +10,9 @@ Algorithm: households sorted by work (largest first) go one by one to the task w
 far (longest-processing-time-first, within 4/3 of the optimal makespan); the number of tasks is
 ``total accounts // min_accounts`` (capped by `max_batches`); then a task below `min_accounts` accounts
 takes the lightest households of the fullest tasks (little work moves), or, when none can spare one,
-is merged into the lightest task — until every task has at least `min_accounts` (or one task is left). The result is deterministic for a given book.
+is merged into the lightest task — until every task has at least `min_accounts` (or one task is left).
+Batches are numbered heaviest first, so the runners start the longest tasks first and the tail is
+short. The result is deterministic for a given book.
 """
 
 from __future__ import annotations

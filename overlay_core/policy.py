@@ -49,7 +49,7 @@ class RebalancePolicy:
     #: default one-way trading cost when a security gives no `cost_bps`
     cost_bps: float = 5.0
     #: weight of tracking error² (annualized variance) against the tax and cost terms (USD per USD of account)
-    risk_aversion: float = 1.0
+    risk_aversion: float = 30.0
     #: a small penalty on traded value, in bps, that breaks ties toward fewer trades
     turnover_penalty_bps: float = 1.0
     #: an account trades only if the proposal improves its objective by more than this, in bps of value

@@ -211,7 +211,7 @@ def policy_toml(ranges: Mapping[str, Mapping[str, tuple[float, float]]]) -> str:
         "st_rate = 0.408                  # default combined short-term rate (37% + 3.8% NIIT)",
         "lt_rate = 0.238                  # default combined long-term rate (20% + 3.8% NIIT)",
         "cost_bps = 5.0                   # default one-way cost when a security gives none",
-        "risk_aversion = 1.0",
+        "risk_aversion = 30.0",
         "turnover_penalty_bps = 1.0",
         "no_churn_threshold_bps = 2.0",
         "lt_wait_days = 30                # never realize a short-term gain on a lot that goes long within 30 days",

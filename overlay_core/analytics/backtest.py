@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Literal, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from overlay_core.analytics.accounting import Carry, Offset, allowed_by_term, annual_tax, by_year, summarize, account_figures
+from overlay_core.analytics.accounting import Carry, Offset, account_figures, annual_tax, by_year, summarize
 from overlay_core.analytics.strategies import STRATEGIES, Strategy, by_name
 from overlay_core.book import Book
 from overlay_core.contract import ACCOUNTS, LOTS, MODELS, PENDING_ORDERS, PRICE_HISTORY, PRICES, RESTRICTIONS, SECURITIES, TARGETS, TRANSACTIONS, empty_frame, schema
@@ -302,6 +302,14 @@ def _values(book: Book, px: Mapping[str, float]) -> dict[str, float]:
     return {a: float(cash[a]) + sum(q * px[s] for s, q in h.items()) for a, h in _holdings(book).items()}
 
 
+def _per_account(frame: pl.DataFrame, aggs: Mapping[str, pl.Expr]) -> dict[str, dict[str, float]]:
+    """account_id -> {name: value} of `aggs` over the rows of each account (empty frame: {})."""
+    if frame.height == 0:
+        return {}
+    g = frame.group_by("account_id").agg(**aggs)
+    return {r["account_id"]: r for r in g.iter_rows(named=True)}
+
+
 def _liquidation_gains(book: Book, px: Mapping[str, float], on: dt.date) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {a: (0.0, 0.0) for a in book.accounts["account_id"].to_list()}
     for a, s, q, b, acq in book.lots.select("account_id", "symbol", "shares", "cost_basis", "acquired").iter_rows():
@@ -414,25 +422,37 @@ def run_backtest(
                 all_realized.append(rz.with_columns(pl.lit(name).alias("strategy")))
             if orders.height:
                 all_orders.append(orders.with_columns(pl.lit(name).alias("strategy")))
+            # per-account aggregates of the day's fills and realized rows (one pass each)
+            fagg = _per_account(fills.with_columns((pl.col("shares") * pl.col("price")).alias("_v")), {
+                "cost": pl.col("cost").sum(),
+                "sold": pl.col("_v").filter(pl.col("side") == "sell").sum(),
+                "bought": pl.col("_v").filter(pl.col("side") == "buy").sum(),
+            })
+            ragg = _per_account(rz.with_columns((pl.col("gain_loss") + pl.col("disallowed_loss")).alias("_a")) if rz.height else rz, {
+                "st": pl.col("_a").filter(pl.col("term") == "short").sum(),
+                "lt": pl.col("_a").filter(pl.col("term") == "long").sum(),
+                "harvested": -pl.col("_a").filter(pl.col("gain_loss") < 0).sum(),
+            })
+            n_orders = dict(orders.group_by("account_id").len().iter_rows()) if orders.height else {}
+            cash_of = dict(zip(book.accounts["account_id"].to_list(), book.accounts["cash"].to_list()))
+            tw = _target_weights(settings, m, reb[0], i)
+            target_ret = float(sum(w * (px_n[s] / px_a[s] - 1.0) for s, w in tw.items()))
             for a in ids:
-                fa = fills.filter(pl.col("account_id") == a) if fills.height else fills
-                ra = rz.filter(pl.col("account_id") == a) if rz.height else rz
-                st, lt = allowed_by_term(ra)
+                fa = fagg.get(a, {})
+                ra = ragg.get(a, {})
+                st, lt = float(ra.get("st") or 0.0), float(ra.get("lt") or 0.0)
                 realized_year[a][0] += st
                 realized_year[a][1] += lt
-                harvested = float(-ra.filter(pl.col("gain_loss") < 0).select((pl.col("gain_loss") + pl.col("disallowed_loss")).sum()).item()) if ra.height else 0.0
                 pnl = sum(q * (px_t[s] - px_a[s]) for s, q in hold_before[a].items()) + sum(q * (px_n[s] - px_t[s]) for s, q in hold_after[a].items())
-                tw = _target_weights(settings, m, reb[0], i)
                 periods.append({
                     "strategy": name, "account_id": a, "date": m.dates[i], "trade_date": m.dates[t],
-                    "value": values[a] - refund[a], "cash": float(book.accounts.filter(pl.col("account_id") == a)["cash"][0]),
-                    "pnl": pnl, "cost": float(fa["cost"].sum()) if fa.height else 0.0,
+                    "value": values[a] - refund[a], "cash": float(cash_of[a]),
+                    "pnl": pnl, "cost": float(fa.get("cost") or 0.0),
                     "tax": paid.get(a, 0.0) - refund[a], "tax_due": tax_due[a], "flow": flow[a],
-                    "sold": float(fa.filter(pl.col("side") == "sell").select(pl.col("shares") * pl.col("price")).sum().item()) if fa.height else 0.0,
-                    "bought": float(fa.filter(pl.col("side") == "buy").select(pl.col("shares") * pl.col("price")).sum().item()) if fa.height else 0.0,
-                    "realized_st": st, "realized_lt": lt, "losses_harvested": max(harvested, 0.0),
-                    "target_return": float(sum(w * (px_n[s] / px_a[s] - 1.0) for s, w in tw.items())),
-                    "n_orders": int(orders.filter(pl.col("account_id") == a).height) if orders.height else 0,
+                    "sold": float(fa.get("sold") or 0.0), "bought": float(fa.get("bought") or 0.0),
+                    "realized_st": st, "realized_lt": lt, "losses_harvested": max(float(ra.get("harvested") or 0.0), 0.0),
+                    "target_return": target_ret,
+                    "n_orders": int(n_orders.get(a, 0)),
                 })
             # the next book: the day loop's output with the next day's closes and history
             nb = f.book

@@ -138,9 +138,9 @@ def render_account(r: AccountReport) -> str:
         ("Account value", _money(k["value"])),
         ("Losses harvested (all reviews)", _money(k["losses_harvested"])),
         ("Tax saved by harvesting", _money(k["tax_saved"])),
-        ("Gains deferred (embedded)", _money(k["embedded_gain"])),
-        ("Tax deferred on them", _money(k["tax_deferred"])),
-        ("Gains realized YTD (+ proposed)", f"{_money(k['ytd_realized'])} (+{k['proposed_gain']:,.0f})"),
+        ("Unrealized gain, net (deferred)", _money(k["embedded_gain"])),
+        ("Tax deferred (on lots at a gain)", _money(k["tax_deferred"])),
+        ("Gains realized YTD (latest proposal)", f"{_money(k['ytd_realized'])} ({k['proposed_gain']:+,.0f})"),
         ("Gain budget", "none" if budget != budget else f"{_money(budget)} ({used / budget:.0%} used)" if budget else _money(budget)),
         ("Days reviewed", f"{k['days_reviewed']:.0f}" + (f" ({len(r.missing_days)} business day(s) missing)" if r.missing_days else " (every business day)")),
     ]
@@ -163,6 +163,7 @@ def render_account(r: AccountReport) -> str:
             .fmt_percent(["te_before", "te_after", "turnover"], decimals=2)
             .fmt_number(["est_tax", "losses_harvested"], decimals=0)
             .fmt_date("as_of", date_style="iso")
+            .sub_missing(missing_text="")
             .tab_source_note("est_tax < 0 is a tax saving; every business day between the first and the last review should appear.")
         )
         sections.append(charts.table_block(gt, title=f"Review evidence ({h.height} reviews, latest first)"))
@@ -172,21 +173,27 @@ def render_account(r: AccountReport) -> str:
         sections.append("<p class=\"note\">No review of this account is stored yet.</p>")
     o = r.orders
     if o.height:
-        expl = {}
-        if h.height and "explanation" in h.columns:
-            expl = {rid: _text(e) for rid, e in h.select("run_id", "explanation").iter_rows()}
         tr = o.select(
-            "as_of", "side", "symbol", "shares", "est_value", pl.col("est_realized_gain"), pl.col("term").fill_null(""), "reason",
-            pl.col("run_id").replace_strict(expl, default="", return_dtype=pl.String).alias("why (the run's explanation)") if "run_id" in o.columns else pl.lit("").alias("why (the run's explanation)"),
-        ).sort("as_of", descending=True)
+            "as_of", "side", "symbol", "shares", "est_value", "est_realized_gain", pl.col("term").fill_null(""), "reason",
+        ).sort("as_of", "side", "symbol", descending=[True, True, False])
         gt = (
             GT(tr.head(80))
             .fmt_number(["shares"], decimals=0)
             .fmt_number(["est_value", "est_realized_gain"], decimals=2)
             .fmt_date("as_of", date_style="iso")
+            .sub_missing(missing_text="")
             .tab_source_note("reason: restriction, cash_raise, substitution, model_change, transition, tax_loss_harvest, rebalance (the data contract's order).")
         )
-        sections.append(charts.table_block(gt, title=f"Trades and why ({o.height} lines, latest first)"))
+        sections.append(charts.table_block(gt, title=f"Trades ({o.height} lines, latest first)"))
+        if h.height and "explanation" in h.columns:
+            traded = set(o["as_of"].to_list())
+            items = [
+                f"<li><b>{d}</b> ({html.escape(str(dec))}): <pre class=\"note\" style=\"white-space:pre-wrap;margin:2px 0\">{html.escape(_text(e))}</pre></li>"
+                for d, dec, e in h.sort("as_of", descending=True).select("as_of", "decision", "explanation").iter_rows()
+                if d in traded and e
+            ]
+            if items:
+                sections.append("<h2>Why each day's trades (the optimizer's explanation)</h2><ul>" + "".join(items[:40]) + "</ul>")
     a = r.account
     sub = f"target {a.get('target_id', '?')} - {a.get('tax_status', '?')} - household {a.get('household_id', '?')} - as of {r.book.as_of} - rates {float(a.get('st_rate') or 0):.0%} short / {float(a.get('lt_rate') or 0):.0%} long"
     return charts.page(f"Account {r.account_id}", sections, subtitle=sub)

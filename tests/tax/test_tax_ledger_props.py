@@ -148,6 +148,7 @@ def _reference(rows: list[dict]) -> tuple[dict[int, tuple[float, float, float]],
                 s.sold_at = ev
             sale_of[i] = take
     # pass 2: in event order, value each sale and wash its losses against the household's shares
+    every = sorted((c for lst in shares_by_row.values() for c in lst), key=lambda c: (c.purchase, c.seq))
     result: dict[int, tuple[float, float, float]] = {}
     for i, r in enumerate(rows):
         if r["side"] != "sell":
@@ -160,21 +161,22 @@ def _reference(rows: list[dict]) -> tuple[dict[int, tuple[float, float, float]],
             if status != "taxable" or g >= -1e-9:
                 continue
             ev = s.sold_at
-            cands = [
-                c
-                for j, lst in shares_by_row.items()
-                for c in lst
-                if ACCOUNTS[c.acct][0] == hh
-                and GROUPS.get(c.sym, c.sym) == GROUPS.get(r["symbol"], r["symbol"])
-                and abs(c.purchase - r["day"]) <= 30
-                and not c.absorbed
-                and c.origin != s.origin
-                and (j < ev or (j > i))  # bought before the sale event, or after this sale row
-                and (c.sold_at is None or c.sold_at > ev)  # not sold before the loss sale nor in it
-            ]
-            if not cands:
+            c = next(
+                (
+                    c
+                    for c in every  # in acquisition order: the first eligible share
+                    if ACCOUNTS[c.acct][0] == hh
+                    and GROUPS.get(c.sym, c.sym) == GROUPS.get(r["symbol"], r["symbol"])
+                    and abs(c.purchase - r["day"]) <= 30
+                    and not c.absorbed
+                    and c.origin != s.origin
+                    and (c.origin < ev or c.origin > i)  # bought before the sale event, or after this sale row
+                    and (c.sold_at is None or c.sold_at > ev)  # not sold before the loss sale nor in it
+                ),
+                None,
+            )
+            if c is None:
                 continue
-            c = min(cands, key=lambda c: (c.purchase, c.seq))
             c.absorbed = True
             dis += -g
             if ACCOUNTS[c.acct][1] == "taxable":
@@ -195,7 +197,9 @@ def _reference(rows: list[dict]) -> tuple[dict[int, tuple[float, float, float]],
 def integer_histories(draw: st.DrawFn) -> pl.DataFrame:
     df = draw(histories())
     return df.with_columns(
-        pl.col("shares").cast(pl.Float64).ceil().cast(pl.Int64).cast(pl.String), pl.lit("0.0").alias("commission")
+        # integer shares, scaled down (1..20 a buy) to keep the share-by-share reference fast
+        (pl.col("shares").cast(pl.Float64) / 10).ceil().cast(pl.Int64).cast(pl.String),
+        pl.lit("0.0").alias("commission"),
     )
 
 

@@ -79,3 +79,24 @@ def test_more_than_one_year_is_the_rule(acquired: dt.date) -> None:
     assert (ltd - acquired).days in (366, 367)
     # the day before is never long-term
     assert term_at(acquired, ltd - dt.timedelta(days=1)) == "short"
+
+
+@given(st.dates(min_value=D(1990, 1, 1), max_value=D(2090, 12, 31)))
+def test_agrees_with_counting_calendar_months(acquired: dt.date) -> None:
+    # Holding months counted from the day after acquisition (Caspe v. US, 8th Cir. 1982: the unit is a
+    # month; an asset acquired on a month's last day completes a month on the last day of each following
+    # month). Twelve full months end on the "month-end twin" one year later; long-term from the day after.
+    import calendar
+
+    last = calendar.monthrange(acquired.year, acquired.month)[1]
+    if acquired.day == last:
+        end = dt.date(acquired.year + 1, acquired.month, calendar.monthrange(acquired.year + 1, acquired.month)[1])
+        assert long_term_date(acquired) == end + dt.timedelta(days=1)
+    elif not (acquired.month == 2 and acquired.day == 28):  # Feb 28 of a leap year: pinned to Mar 1 (above)
+        assert long_term_date(acquired) == dt.date(acquired.year + 1, acquired.month, acquired.day + 1)
+
+
+def test_month_ends() -> None:
+    assert long_term_date(D(2024, 8, 31)) == D(2025, 9, 1)
+    assert long_term_date(D(2024, 4, 30)) == D(2025, 5, 1)
+    assert term_at(D(2024, 4, 30), D(2025, 4, 30)) == "short"

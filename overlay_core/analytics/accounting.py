@@ -133,6 +133,9 @@ def summarize(accounts: pl.DataFrame, *, baseline: str = "buy_and_hold") -> pl.D
     """One row per strategy: the mean over its accounts of `account_figures`, plus the tax alpha.
 
     ``tax_alpha`` = after-tax return − the baseline's; ``tax_alpha_liquidated`` likewise after liquidation.
+    It splits (approximately, annualized rates do not add exactly) into ``active_return`` = pre-tax return
+    − the baseline's (what tracking the target differently earned: skill or luck, not tax) and
+    ``tax_benefit`` = (after-tax − pre-tax return) − the baseline's (the tax drag avoided).
     ``tax_saved`` (USD, per account) = the baseline's taxes (paid + liquidation) − the strategy's: tax
     avoided for good (losses harvested beyond what liquidation gives back, short-term gains turned
     long-term). ``tax_deferred`` = the in-period tax benefit (baseline's taxes paid − the strategy's)
@@ -146,6 +149,8 @@ def summarize(accounts: pl.DataFrame, *, baseline: str = "buy_and_hold") -> pl.D
     b = base.row(0, named=True)
     return out.with_columns(
         (pl.col("after_tax_return") - b["after_tax_return"]).alias("tax_alpha"),
+        (pl.col("pre_tax_return") - b["pre_tax_return"]).alias("active_return"),
+        ((pl.col("after_tax_return") - pl.col("pre_tax_return")) - (b["after_tax_return"] - b["pre_tax_return"])).alias("tax_benefit"),
         (pl.col("after_tax_return_liquidated") - b["after_tax_return_liquidated"]).alias("tax_alpha_liquidated"),
         ((b["taxes_paid"] + b["liquidation_tax"]) - (pl.col("taxes_paid") + pl.col("liquidation_tax"))).alias("tax_saved"),
         ((b["taxes_paid"] - pl.col("taxes_paid")) - ((b["taxes_paid"] + b["liquidation_tax"]) - (pl.col("taxes_paid") + pl.col("liquidation_tax")))).alias("tax_deferred"),

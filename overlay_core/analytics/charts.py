@@ -112,16 +112,21 @@ def by_year_chart(by_year: pl.DataFrame, *, baseline: str = "buy_and_hold") -> a
     )
 
 
-def frontier_chart(frontier: pl.DataFrame) -> alt.Chart:
-    """Tax alpha against realized tracking error: the optimizer's points (labelled by risk aversion) and
-    the heuristic's."""
-    df = frontier.with_columns(pl.col("label").cast(pl.String))
+def frontier_chart(frontier: pl.DataFrame) -> alt.HConcatChart | alt.LayerChart:
+    """Tax alpha (and, when given, its tax-benefit part) against realized tracking error: the optimizer's
+    points labelled by risk aversion, and the heuristic's."""
+    df = frontier.with_columns(pl.col("label").cast(pl.String)).sort("strategy", "tracking_error")
     dom = [s for s in STRATEGY_COLORS if s in set(df["strategy"].to_list())]
-    base = alt.Chart(df).encode(
-        x=alt.X("tracking_error:Q", title="realized tracking error (annualized)", axis=alt.Axis(format="%")),
-        y=alt.Y("tax_alpha:Q", title="tax alpha (per year)", axis=alt.Axis(format="%")),
-        color=alt.Color("strategy:N", scale=alt.Scale(domain=dom, range=[STRATEGY_COLORS[s] for s in dom])),
-    )
-    return (base.mark_line(point=True) + base.mark_text(dx=8, dy=-6, fontSize=10).encode(text="label:N")).properties(
-        width=520, height=320, title="Frontier: tax alpha vs tracking error"
-    )
+
+    def panel(col: str, title: str) -> alt.LayerChart:
+        base = alt.Chart(df).encode(
+            x=alt.X("tracking_error:Q", title="realized tracking error (annualized)", axis=alt.Axis(format="%")),
+            y=alt.Y(f"{col}:Q", title=title, axis=alt.Axis(format="%")),
+            color=alt.Color("strategy:N", scale=alt.Scale(domain=dom, range=[STRATEGY_COLORS[s] for s in dom])),
+            order="tracking_error:Q",
+        )
+        return (base.mark_line(point=True) + base.mark_text(dx=8, dy=-6, fontSize=10).encode(text="label:N")).properties(width=380, height=280, title=title)
+
+    if "tax_benefit" in df.columns:
+        return alt.hconcat(panel("tax_alpha", "tax alpha (per year)"), panel("tax_benefit", "tax benefit part (per year)"))
+    return panel("tax_alpha", "tax alpha (per year)")

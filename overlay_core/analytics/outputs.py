@@ -21,7 +21,7 @@ from overlay_core.analytics.backtest import Backtest, BacktestSettings, run_back
 from overlay_core.market.prices import PriceSource
 
 RESULT_ORDER = (
-    "strategy", "tax_alpha", "tax_alpha_liquidated", "after_tax_return", "after_tax_return_liquidated", "pre_tax_return",
+    "strategy", "tax_alpha", "tax_alpha_liquidated", "tax_benefit", "active_return", "after_tax_return", "after_tax_return_liquidated", "pre_tax_return",
     "target_return", "harvest_yield", "tracking_error", "turnover", "taxes_paid", "liquidation_tax", "tax_saved",
     "tax_deferred", "costs", "final_value", "final_wealth", "final_wealth_liquidated",
 )
@@ -48,7 +48,7 @@ def frontier(
     base = run_backtest(source, settings=settings, strategies=("buy_and_hold", "heuristic"))
     r = base.results()
     h = r.filter(pl.col("strategy") == "heuristic").row(0, named=True)
-    rows.append({**{k: h[k] for k in ("tax_alpha", "tax_alpha_liquidated", "tracking_error", "turnover", "harvest_yield", "after_tax_return")}, "strategy": "heuristic", "label": f"{settings.threshold:.0%}", "risk_aversion": None})
+    rows.append({**{k: h[k] for k in ("tax_alpha", "tax_alpha_liquidated", "tax_benefit", "active_return", "tracking_error", "turnover", "harvest_yield", "after_tax_return")}, "strategy": "heuristic", "label": f"{settings.threshold:.0%}", "risk_aversion": None})
     b = r.filter(pl.col("strategy") == "buy_and_hold").row(0, named=True)
     for ra in risk_aversions:
         bt = run_backtest(source, settings=replace(settings, risk_aversion=float(ra)), strategies=("optimizer",))
@@ -57,11 +57,13 @@ def frontier(
             "strategy": "optimizer", "label": f"{ra:g}", "risk_aversion": float(ra),
             "tax_alpha": o["after_tax_return"] - b["after_tax_return"],
             "tax_alpha_liquidated": o["after_tax_return_liquidated"] - b["after_tax_return_liquidated"],
+            "tax_benefit": (o["after_tax_return"] - o["pre_tax_return"]) - (b["after_tax_return"] - b["pre_tax_return"]),
+            "active_return": o["pre_tax_return"] - b["pre_tax_return"],
             **{k: o[k] for k in ("tracking_error", "turnover", "harvest_yield", "after_tax_return")},
         })
         if on_point is not None:
             on_point(f"risk aversion {ra:g}")
-    return pl.DataFrame(rows).select("strategy", "label", "risk_aversion", "tax_alpha", "tax_alpha_liquidated", "tracking_error", "turnover", "harvest_yield", "after_tax_return")
+    return pl.DataFrame(rows).select("strategy", "label", "risk_aversion", "tax_alpha", "tax_alpha_liquidated", "tax_benefit", "active_return", "tracking_error", "turnover", "harvest_yield", "after_tax_return")
 
 
 def write_outputs(bt: Backtest, out: str | Path, *, frontier_frame: pl.DataFrame | None = None) -> list[Path]:

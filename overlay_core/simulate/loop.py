@@ -61,6 +61,7 @@ DAY_SCHEMA: dict[str, pl.DataType] = {
     "median_te_before": pl.Float64(),
     "median_te_after": pl.Float64(),
     "trimmed_buys": pl.Int64(),
+    "forward_wash_risk": pl.Int64(),
     "review_seconds": pl.Float64(),
     "day_seconds": pl.Float64(),
 }
@@ -75,7 +76,9 @@ class SimulationResult:
     days : one row per reviewed day (DAY_SCHEMA): orders, traded value (USD, at the fill prices),
         book value (USD, at the day's closes), turnover (traded value / book value), realized gain and
         losses harvested at the fills (taxable accounts, USD), the review's estimated tax, the median
-        ex-ante tracking error before/after over the accounts reviewed, buys trimmed by the cash guard.
+        ex-ante tracking error before/after over the accounts reviewed, buys trimmed by the cash guard,
+        buys that may replace an earlier day's loss (`fills.Fills.forward_wash_risk`; 0 when the review
+        obeys rule (b)).
     book : the book after the last day's fills (as of the business day after the last reviewed day).
     day_dirs : ``DIR/day_<as_of>/`` of every reviewed day, in order.
     run_ids : the review run of every day.
@@ -243,6 +246,7 @@ def simulate(
             "median_te_before": _median(res["te_before"].to_list()) if "te_before" in res.columns else None,
             "median_te_after": _median(res["te_after"].to_list()) if "te_after" in res.columns else None,
             "trimmed_buys": f.trimmed.height,
+            "forward_wash_risk": f.forward_wash_risk.height,
             "review_seconds": review_s,
             "day_seconds": time.perf_counter() - t_day,
         }

@@ -254,3 +254,12 @@ def test_history_and_prices_roll(book):
     assert dict(zip(last["symbol"], last["close"])) == pytest.approx(px)
     # transactions older than 60 days before the next trade date are trimmed, recent ones kept
     assert nb.transactions.filter(pl.col("date") == dt.date(2026, 11, 5)).height == 2
+
+
+def test_a_buy_after_an_earlier_days_loss_is_reported(book):
+    # A100 (SMITH) realized a loss on IVV (wash group sp500) on 2026-11-05; a VOO buy in the household
+    # within 30 days would replace it: a fresh ledger cannot adjust it, so it is reported
+    f = fill_day(book, _orders([("A100", "VOO", "BUY", 1.0, None)]), fill_prices=_prices(book), next_as_of=FILL)
+    assert f.forward_wash_risk.rows() == [("A100", "VOO")]
+    g = fill_day(book, _orders([("A100", "VEA", "BUY", 1.0, None)]), fill_prices=_prices(book), next_as_of=FILL)
+    assert g.forward_wash_risk.height == 0

@@ -197,7 +197,9 @@ def _fmt(x: float) -> str:
 
 
 def policy_toml(ranges: Mapping[str, Mapping[str, tuple[float, float]]]) -> str:
-    """The demo firm's `policy.toml`, annotated (every key of `overlay_core.policy`)."""
+    """The demo firm's `policy.toml`, annotated: the IPC's own decisions (cash floor, minimum trade, default
+    rates, drift bands, data checks, custom-allocation ranges, approved alternatives); the optimizer's
+    tuning keys are left to the engine's defaults."""
     lines = [
         "# The demo firm's investment policy (IPC minutes of 2026-10-14). Keys: docs/policy.md.",
         "",
@@ -211,12 +213,10 @@ def policy_toml(ranges: Mapping[str, Mapping[str, tuple[float, float]]]) -> str:
         "st_rate = 0.408                  # default combined short-term rate (37% + 3.8% NIIT)",
         "lt_rate = 0.238                  # default combined long-term rate (20% + 3.8% NIIT)",
         "cost_bps = 5.0                   # default one-way cost when a security gives none",
-        "risk_aversion = 30.0",
-        "turnover_penalty_bps = 1.0",
-        "no_churn_threshold_bps = 2.0",
         "lt_wait_days = 30                # never realize a short-term gain on a lot that goes long within 30 days",
         "max_turnover = 0.25              # transitions: at most 25% one-sided turnover a day",
-        'solver = "clarabel"',
+        "# risk_aversion, turnover_penalty_bps, no_churn_threshold_bps, solver and the [risk] section are",
+        "# left at the engine's defaults (tuned by the optimizer's benchmarks, docs/policy.md).",
         "",
         "[drift]",
         "asset_class_band_abs = 0.05",

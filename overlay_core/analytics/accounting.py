@@ -159,8 +159,9 @@ def summarize(accounts: pl.DataFrame, *, baseline: str = "buy_and_hold") -> pl.D
 
 def by_year(periods: pl.DataFrame, finals: pl.DataFrame) -> pl.DataFrame:
     """Per strategy and calendar year (mean over accounts): pre-tax return, after-tax return, the target's
-    return, realized gains and losses harvested over the year's mean value, taxes (USD, by the year they
-    are *due for*), turnover."""
+    return, realized gains and losses harvested over the year's mean value, turnover, and
+    ``taxes_settled`` (USD): the tax settled in the year, i.e. due for the year before (< 0 a refund).
+    The after-tax return of a year counts the tax settled in it."""
     p = periods.sort("strategy", "account_id", "date").with_columns(
         pl.col("value").shift(-1).over("strategy", "account_id").alias("_next"),
     )
@@ -179,7 +180,7 @@ def by_year(periods: pl.DataFrame, finals: pl.DataFrame) -> pl.DataFrame:
         (pl.col("realized_st") + pl.col("realized_lt")).sum().alias("_realized"),
         pl.col("losses_harvested").sum().alias("_harvested"),
         pl.col("sold").sum().alias("_sold"),
-        pl.col("tax_due").sum().alias("taxes"),
+        pl.col("tax_due").sum().alias("taxes_settled"),
         pl.col("value").mean().alias("_v"),
     ).with_columns(
         (pl.col("_realized") / pl.col("_v")).alias("realized_gain"),
@@ -188,6 +189,6 @@ def by_year(periods: pl.DataFrame, finals: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         per_acc.group_by("strategy", "year", maintain_order=True)
-        .agg(pl.col("pre_tax_return", "after_tax_return", "target_return", "realized_gain", "harvest_yield", "turnover", "taxes").mean())
+        .agg(pl.col("pre_tax_return", "after_tax_return", "target_return", "realized_gain", "harvest_yield", "turnover", "taxes_settled").mean())
         .sort("strategy", "year")
     )

@@ -420,23 +420,50 @@ class Ledger:
 
         Rows are applied in frame order; consecutive sell rows of one account and symbol form one sale.
         Fits the trade file directly (``side`` = SELL/BUY, ``est_price``).
+
+        Raises `DataError` naming the row: bad values are found before anything is applied; a replay
+        error (a sale beyond a lot, an unknown lot) leaves the rows before it applied — discard the
+        ledger then.
         """
         cols = trades.columns
         price_col = "price" if "price" in cols else ("est_price" if "est_price" in cols else None)
         rows: list[dict[str, Any]] = []
+
+        def number(v: Any, i: int, col: str, *, positive: bool) -> float:
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                x = math.nan
+            if not math.isfinite(x) or x < 0 or (positive and x == 0):
+                self._fail(i, col, repr(v), "a finite number > 0" if positive else "a finite number >= 0")
+            return x
+
         for i, r in enumerate(trades.iter_rows(named=True), start=1):
             day = r.get("date") or date
-            if day is None:
+            if isinstance(day, str):
+                try:
+                    day = dt.date.fromisoformat(day)
+                except ValueError:
+                    self._fail(i, "date", repr(day), "an ISO date YYYY-MM-DD")
+            elif isinstance(day, dt.datetime):
+                day = day.date()
+            if not isinstance(day, dt.date):
                 self._fail(i, "date", "no date", "a date column or the date argument")
-            shares = float(r["shares"])
-            amount = r.get("amount") if "amount" in cols and r.get("amount") is not None else shares * float(r[price_col]) if price_col else None
-            if amount is None:
+            side = str(r.get("side") or "").lower()
+            if side not in ("buy", "sell"):
+                self._fail(i, "side", repr(r.get("side")), "buy or sell (any case)")
+            shares = number(r.get("shares"), i, "shares", positive=True)
+            if "amount" in cols and r.get("amount") is not None:
+                amount = number(r["amount"], i, "amount", positive=False)
+            elif price_col is not None:
+                amount = shares * number(r.get(price_col), i, price_col, positive=True)
+            else:
                 self._fail(i, "price", "no price or amount", "a price, est_price or amount column")
             rows.append(
                 {
-                    "row": i, "date": day, "account_id": r["account_id"], "symbol": r["symbol"], "side": str(r["side"]).lower(),
-                    "shares": shares, "amount": float(amount), "lot_id": r.get("lot_id") or None,
-                    "commission": float(r.get("commission") or 0.0),
+                    "row": i, "date": day, "account_id": r["account_id"], "symbol": r["symbol"], "side": side,
+                    "shares": shares, "amount": amount, "lot_id": r.get("lot_id") or None,
+                    "commission": number(r.get("commission") or 0.0, i, "commission", positive=False),
                 }
             )
         self._apply_rows(rows, method=method)

@@ -580,3 +580,14 @@ def test_sell_api_parts_form_one_sale() -> None:
     assert led.realized()["disallowed_loss"].to_list() == [0.0, 0.0]
     with pytest.raises(DataError, match="events in date order"):
         led.buy(D(2025, 3, 2), "A", "X", 1, 1.0)
+
+
+def test_apply_accepts_string_dates_and_names_bad_rows() -> None:
+    led = Ledger()
+    led.apply(pl.DataFrame({"date": ["2025-01-02"], "account_id": ["A"], "symbol": ["X"], "side": ["BUY"], "shares": [10.0], "price": [10.0]}))
+    assert _one(led.lots())["cost_basis"] == 100.0
+    bad = pl.DataFrame({"account_id": ["A", "A"], "symbol": ["X", "X"], "side": ["SELL", "SELL"], "shares": [1.0, 1.0], "est_price": [10.0, None]})
+    with pytest.raises(DataError, match=r"row 2.*est_price.*None"):
+        led.apply(bad, date=D(2025, 2, 3))
+    with pytest.raises(DataError, match=r"row 1.*side.*'hold'"):
+        led.apply(bad.with_columns(pl.lit("hold").alias("side")), date=D(2025, 2, 3))

@@ -110,11 +110,9 @@ def _account_weights(
     cash_w = np.maximum(cash_w, mcw)
     buyable = np.ones((n, m), bool)
     tags = [frozenset((t or "").split(";")) - {""} for t in sec["tags"].to_list()]
+    tag_mask = {tag: np.array([tag in tg for tg in tags]) for tag in set(plan.screens["tag"].to_list())}
     for a, tag in plan.screens.iter_rows():
-        row = aidx[a]
-        for j, tg in enumerate(tags):
-            if tag in tg:
-                buyable[row, j] = False
+        buyable[aidx[a]] &= ~tag_mask[tag]
     for a, s in plan.never_buy.iter_rows():
         if s in idx:
             buyable[aidx[a], idx[s]] = False
@@ -316,14 +314,16 @@ def _restrictions(
         held.setdefault(a, []).append(s)
     legacy = dict(zip(ids, accounts["legacy_symbol"].to_list()))
     # never-sell: the legacy stock for most legacy accounts, else a random held symbol
+    never_sell: set[tuple[str, str]] = set()
     for i in np.flatnonzero(rng.random(n) < P_NEVER_SELL):
         a = ids[i]
         if not held.get(a):
             continue
         s = legacy[a] if legacy[a] is not None and rng.random() < 0.8 else held[a][int(rng.integers(len(held[a])))]
         rows.append((a, "never_sell", s, None))
+        never_sell.add((a, s))
     for a, s in zip(ids, legacy.values()):
-        if s is not None and rng.random() < 0.5 and (a, "never_sell", s, None) not in rows:
+        if s is not None and rng.random() < 0.5 and (a, s) not in never_sell:
             rows.append((a, "never_sell", s, None))
     # sector caps: for accounts holding stocks
     sector_of = dict(zip(universe.securities["symbol"].to_list(), universe.securities["sector"].to_list()))

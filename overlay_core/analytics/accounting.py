@@ -21,7 +21,8 @@ Summary figures (`summarize`), per strategy, averaged over its accounts:
   liquidating every lot at the end (tax of the liquidation included);
 - ``tax_alpha`` / ``tax_alpha_liquidated``: those minus buy-and-hold's (fractions per year);
 - ``harvest_yield``: losses harvested per year (allowed, before netting) over the mean account value;
-- ``tracking_error``: annualized standard deviation of the period return minus the target's;
+- ``tracking_error``: annualized standard deviation of the period return minus the target's (from the
+  second period on: the first holds the funding day, when the account is cash until the first fills);
 - ``turnover``: one-way traded value (sells) per year over the mean account value;
 - ``taxes_paid``, ``liquidation_tax``, ``tax_saved``, ``tax_deferred`` (USD; see `summarize`).
 """
@@ -109,7 +110,8 @@ def account_figures(periods: pl.DataFrame, final: dict[str, float], *, periods_p
     wealth_liq = wealth - final["liquidation_tax"]
     after = _ann(wealth / invested, years) if invested > 0 else float("nan")
     after_liq = _ann(wealth_liq / invested, years) if invested > 0 else float("nan")
-    active = r - r_target
+    # the first period holds the funding day (cash until the first fills, the target invested): left out
+    active = (r - r_target)[1:]
     te = float(np.std(active, ddof=1) * np.sqrt(periods_per_year)) if len(active) > 2 else float("nan")
     mean_v = float(np.mean(np.append(v, final["value"])))
     return {

@@ -81,7 +81,8 @@ def write_outputs(bt: Backtest, out: str | Path, *, frontier_frame: pl.DataFrame
     bt.account_results().write_csv(out / "accounts.csv", float_precision=6)
     paths.append(out / "accounts.csv")
     bt.periods.write_parquet(out / "periods.parquet")
-    paths.append(out / "periods.parquet")
+    bt.finals.write_parquet(out / "finals.parquet")
+    paths += [out / "periods.parquet", out / "finals.parquet"]
     figs = [("wealth", charts.wealth_chart(bt.periods, bt.finals), "Wealth after tax"), ("tax_alpha_by_year", charts.by_year_chart(by), "Tax alpha by year")]
     if frontier_frame is not None:
         frontier_frame.write_csv(out / "frontier.csv", float_precision=6)

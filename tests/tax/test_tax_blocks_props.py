@@ -47,7 +47,7 @@ def books(draw: st.DrawFn):
     return make_book(trade_date=T, accounts=ACCOUNTS, lots=lots, securities=GROUPS, prices={"X": 20.0, "Y": 20.0, "Z": 20.0})
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(books())
 def test_loss_sale_blocked_matches_the_ledger(book) -> None:
     ts = tax_state(book)

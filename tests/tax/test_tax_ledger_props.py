@@ -57,7 +57,7 @@ def histories(draw: st.DrawFn) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={k: pl.String for k in ("date", "account_id", "household_id", "tax_status", "symbol", "side", "shares", "price", "commission")})
 
 
-_SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_SETTINGS
@@ -203,7 +203,7 @@ def integer_histories(draw: st.DrawFn) -> pl.DataFrame:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(integer_histories())
 def test_ledger_agrees_with_share_by_share_reference(df: pl.DataFrame) -> None:
     # make every sale feasible after rounding shares up: cap at what is held

@@ -164,3 +164,22 @@ def test_schedule_and_settings() -> None:
         BacktestSettings(frequency="hourly").check()  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="--st-rate"):
         BacktestSettings(st_rate=1.5).check()
+
+
+def test_accounting_balances_every_day_daily_frequency(frame) -> None:
+    """Daily rebalancing through a year end (taxes settled on the first day of 2001): the identity holds
+    every day, taxes and refunds included."""
+    s = BacktestSettings(start=dt.date(2000, 11, 1), end=dt.date(2001, 1, 31), frequency="daily", symbols=SYMS, contribution=100.0)
+    bt = run_backtest(FramePriceSource(frame), settings=s, strategies=("optimizer", "heuristic", "buy_and_hold"))
+    assert bt.periods["date"].n_unique() > 55
+    for (_, _), p in bt.periods.group_by("strategy", "account_id"):
+        p = p.sort("date")
+        s_, a = p["strategy"][0], p["account_id"][0]
+        end = bt.finals.filter((pl.col("strategy") == s_) & (pl.col("account_id") == a))["value"][0]
+        v = p["value"].to_numpy()
+        nxt = np.append(v[1:], end)
+        resid = nxt - (v + p["pnl"].to_numpy() - p["cost"].to_numpy() - p["tax"].to_numpy() + p["flow"].to_numpy())
+        assert np.abs(resid).max() < 1e-6 * v.max(), (s_, np.abs(resid).max())
+    # the year-end settlement happened for the harvesting strategies
+    taxed = bt.periods.filter((pl.col("date") == pl.col("date").filter(pl.col("date") >= dt.date(2001, 1, 1)).min()) & (pl.col("strategy") != "buy_and_hold"))
+    assert (taxed["tax_due"] != 0).any()

@@ -75,8 +75,8 @@ class BacktestSettings:
     offset : ``outside`` or ``carry`` (`accounting.annual_tax`).
     target : ``index`` or ``equal`` (module docstring).
     symbols : the universe (default: every symbol of the source but the ``SP500`` index).
-    contribution : USD added to each account at every rebalance after the first (> 0), or withdrawn (< 0,
-        raised as a cash need the period before... see docs; withdrawals are taken from cash only).
+    contribution : USD added to each account at every rebalance after the first (>= 0; withdrawals are
+        not supported yet).
     cost_bps : one-way trading cost. cash_floor : minimum cash weight.
     risk_aversion : the optimizer's ``[rebalance] risk_aversion`` (None: the policy default).
     threshold : the heuristic's harvest threshold (loss over basis).
@@ -114,6 +114,8 @@ class BacktestSettings:
             raise ConfigError(f"offset: found {self.offset!r}; expected 'outside' or 'carry'")
         if self.target not in ("index", "equal"):
             raise ConfigError(f"target: found {self.target!r}; expected 'index' or 'equal'")
+        if self.contribution < 0:
+            raise ConfigError(f"--contribution: found {self.contribution}; expected >= 0 (withdrawals are not supported by the backtest yet)")
         if self.initial_cash <= 0:
             raise ConfigError(f"initial_cash: found {self.initial_cash}; expected > 0")
         if self.start and self.end and self.start >= self.end:

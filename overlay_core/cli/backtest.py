@@ -36,7 +36,7 @@ def backtest(
     target: str = typer.Option("index", "--target", help="index (equal weights drifting with prices) or equal (rebalanced)."),
     threshold: float = typer.Option(0.10, "--threshold", help="The heuristic's harvest threshold (loss / basis)."),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated universe (default: every stock of the prices)."),
-    contribution: float = typer.Option(0.0, "--contribution", help="USD added to each account every period (negative: withdrawn)."),
+    contribution: float = typer.Option(0.0, "--contribution", help="USD added to each account every period (>= 0)."),
     store: Optional[Path] = typer.Option(None, "--store", help="The store to record the run in (default: $OVERLAY_STORE or ./overlay_store)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the store."),
 ) -> None:

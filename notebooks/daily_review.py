@@ -67,7 +67,7 @@ def _(account_filter, advisors, review, targets):
     results = dashboard.filter_results(review.results, advisors=advisors.value, targets=targets.value, account=account_filter.value)
     orders = review.orders.join(results.select("account_id"), on="account_id", how="semi")
     _h = dashboard.headline(results)
-    mo.hstack(
+    _stats = mo.hstack(
         [
             mo.stat(f"{_h['accounts']:,}", label="accounts reviewed"),
             mo.stat(f"{_h['traded']:,}", label="traded"),
@@ -80,6 +80,7 @@ def _(account_filter, advisors, review, targets):
         ],
         widths="equal",
     )
+    mo.vstack([mo.md(f"Showing **{results.height:,} of {review.results.height:,}** accounts of the run."), _stats])
     return orders, results
 
 
@@ -181,7 +182,7 @@ def _(drill, review):
         [
             mo.md(f"### {_row['account_id']} · {_row['advisor'] or ''} · {_row['target_id'] or ''} · {_row['decision'].replace('_', ' ')}"),
             mo.callout(mo.md(f"```\n{_ex.get('text') or _row.get('error') or _row.get('reasons') or ''}\n```"), kind="danger" if _row["decision"] == "error" else "neutral"),
-            mo.ui.table(_orders, label=f"{_orders.height} order line(s) and why", selection=None, page_size=10, wrapped_columns=["explanation"]),
+            mo.ui.table(_orders, label=f"{_orders.height} order line(s) and why", selection=None, page_size=10, wrapped_columns=["explanation"], format_mapping={"shares": "{:,.3f}", "est_value": "{:,.2f}", "est_realized_gain": "{:,.2f}"}),
         ]
     )
     return

@@ -16,6 +16,12 @@ SMALL_AS_OF = dt.date(2026, 11, 25)
 
 
 @pytest.fixture(scope="session")
+def small_params() -> dict[str, object]:
+    """The arguments of `small_book` (tests import no module of their folder)."""
+    return {"n_accounts": SMALL_ACCOUNTS, "seed": SMALL_SEED, "as_of": SMALL_AS_OF, "history_years": 5}
+
+
+@pytest.fixture(scope="session")
 def small_book() -> Book:
     return generate_book(n_accounts=SMALL_ACCOUNTS, seed=SMALL_SEED, as_of=SMALL_AS_OF, history_years=5)
 

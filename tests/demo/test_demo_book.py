@@ -16,15 +16,13 @@ from overlay_core.demo.summary import book_statistics, firm_summary
 from overlay_core.errors import ConfigError
 from overlay_core.upload import read_upload
 
-from conftest import SMALL_ACCOUNTS, SMALL_AS_OF, SMALL_SEED  # type: ignore[import-not-found]
 
-
-def test_small_book_loads_with_zero_problems(small_upload: Path) -> None:
+def test_small_book_loads_with_zero_problems(small_upload: Path, small_params: dict) -> None:
     book = read_upload(small_upload)
     assert book.quarantined.height == 0
     assert book.warnings == ()
-    assert book.accounts.height == SMALL_ACCOUNTS
-    assert book.as_of == SMALL_AS_OF
+    assert book.accounts.height == small_params["n_accounts"]
+    assert book.as_of == small_params["as_of"]
     assert book.trade_date == dt.date(2026, 11, 27)  # Thanksgiving 2026-11-26 is skipped
     assert (small_upload / "as_of.txt").read_text().strip() == "2026-11-25"
 
@@ -54,25 +52,25 @@ def test_transactions_cover_30_days_and_carry_realized_gains(small_book: Book) -
     assert tx.filter(pl.col("tax_status") != "taxable")["realized_gain"].null_count() == tx.filter(pl.col("tax_status") != "taxable").height
 
 
-def test_generation_is_deterministic(small_book: Book) -> None:
-    again = generate_book(n_accounts=SMALL_ACCOUNTS, seed=SMALL_SEED, as_of=SMALL_AS_OF, history_years=5)
+def test_generation_is_deterministic(small_book: Book, small_params: dict) -> None:
+    again = generate_book(**small_params)
     for name in TABLES:
         assert_frame_equal(getattr(small_book, name), getattr(again, name))
-    other = generate_book(n_accounts=SMALL_ACCOUNTS, seed=SMALL_SEED + 1, as_of=SMALL_AS_OF, history_years=5)
+    other = generate_book(**{**small_params, "seed": small_params["seed"] + 1})
     assert not other.lots.equals(small_book.lots)
 
 
-def test_workers_do_not_change_the_book(small_book: Book) -> None:
-    two = generate_book(n_accounts=SMALL_ACCOUNTS, seed=SMALL_SEED, as_of=SMALL_AS_OF, history_years=5, workers=2)
+def test_workers_do_not_change_the_book(small_book: Book, small_params: dict) -> None:
+    two = generate_book(**small_params, workers=2)
     for name in ("lots", "accounts", "transactions", "restrictions", "pending_orders"):
         assert_frame_equal(getattr(small_book, name), getattr(two, name))
 
 
-def test_shards_do_not_change_the_book(small_book: Book, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shards_do_not_change_the_book(small_book: Book, small_params: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     import overlay_core.demo.generate as gen
 
     monkeypatch.setattr(gen, "SHARD_ACCOUNTS", 20)  # 60 accounts -> 3 shards of whole households, in process
-    sharded = generate_book(n_accounts=SMALL_ACCOUNTS, seed=SMALL_SEED, as_of=SMALL_AS_OF, history_years=5)
+    sharded = generate_book(**small_params)
     for name in ("lots", "accounts", "transactions"):
         assert_frame_equal(getattr(small_book, name), getattr(sharded, name))
 

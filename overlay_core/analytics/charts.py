@@ -76,21 +76,30 @@ def save_html(chart: alt.TopLevelMixin, path: str | Path, *, title: str) -> Path
     return path
 
 
-def wealth_chart(periods: pl.DataFrame, finals: pl.DataFrame, *, title: str = "Wealth after tax (mean account, USD)") -> alt.Chart:
-    """Lines of the mean account's value (after the taxes it paid) per strategy over time."""
+def wealth_chart(periods: pl.DataFrame, finals: pl.DataFrame, *, baseline: str = "buy_and_hold") -> alt.Chart:
+    """Each strategy's mean account value (after the taxes it paid) relative to the baseline's, over time
+    (0 % = the baseline; the value of every strategy is on the same dates)."""
     end = finals.select("strategy", "account_id", "date", "value")
     df = pl.concat([periods.select("strategy", "account_id", "date", "value"), end])
     df = df.group_by("strategy", "date").agg(pl.col("value").mean()).sort("strategy", "date")
+    base = df.filter(pl.col("strategy") == baseline).select("date", pl.col("value").alias("_b"))
+    if base.height:
+        df = df.join(base, on="date").with_columns((pl.col("value") / pl.col("_b") - 1.0).alias("relative")).drop("_b")
+        y = alt.Y("relative:Q", title=f"after-tax wealth vs {baseline.replace('_', ' ')}", axis=alt.Axis(format="%"))
+        title = f"After-tax wealth relative to {baseline.replace('_', ' ')} (mean account)"
+    else:
+        y = alt.Y("value:Q", title="USD", scale=alt.Scale(type="log"))
+        title = "After-tax wealth (mean account, USD)"
     dom = [s for s in STRATEGY_COLORS if s in set(df["strategy"].to_list())]
     return (
         alt.Chart(df)
         .mark_line()
         .encode(
             x=alt.X("date:T", title=None),
-            y=alt.Y("value:Q", title="USD", scale=alt.Scale(type="log")),
+            y=y,
             color=alt.Color("strategy:N", scale=alt.Scale(domain=dom, range=[STRATEGY_COLORS[s] for s in dom])),
         )
-        .properties(width=640, height=280, title=title)
+        .properties(width=640, height=260, title=title)
     )
 
 

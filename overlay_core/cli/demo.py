@@ -1,7 +1,10 @@
-"""`overlay demo [UPLOAD_DIR]`: load the embedded demo book (or any upload) and print a summary of the firm.
+"""`overlay demo [UPLOAD_DIR]`: the main job on the embedded demo book (or any upload).
 
-Until the review exists this is all it does; the summary is `overlay_core.demo.summary.firm_summary`,
-rendered by `render_firm_summary`, so the review can print the same.
+Loads the book, prints a brief summary of the firm (`overlay_core.demo.summary.firm_summary`), then runs
+the daily review of every account (`overlay_core.review.daily.review_book`, as `overlay review` does)
+with the store at its default path (or ``--store``), writes the trade, review and block files to
+``./out/demo`` (or ``--out``; folders are created), and prints the review summary and where the files are.
+Works in a fresh clone with no setup. ``--summary-only`` prints the full firm summary and reviews nothing.
 """
 
 from __future__ import annotations
@@ -58,9 +61,20 @@ def demo(
     upload_dir: Optional[Path] = typer.Argument(None, help="An upload folder (default: the embedded demo book)."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="The prices' date (default: the upload's as_of.txt)."),
     trade_date: Optional[str] = typer.Option(None, "--trade-date", help="The trade date (default: next NYSE business day)."),
+    store: Optional[Path] = typer.Option(None, "--store", help="The DuckDB store (default: $OVERLAY_STORE or ./overlay_store/overlay.duckdb)."),
+    out: Path = typer.Option(Path("out/demo"), "--out", help="The folder for the trade, review and block files."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Local worker processes (default: one per core)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="A Dask scheduler tcp://HOST:PORT (default: local)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new attempt instead of resuming the day's stored run."),
+    summary_only: bool = typer.Option(False, "--summary-only", help="Only print the firm summary (no review)."),
 ) -> None:
-    """Load the demo firm's book and print a summary of the firm."""
+    """The main job on the demo firm: review every account, write the day's files, print the summary."""
+    from overlay_core.cli._app import report_error
+    from overlay_core.cli.review import render_files, render_review_summary
     from overlay_core.demo.generate import demo_upload_dir
+    from overlay_core.errors import OverlayError
+    from overlay_core.review.daily import review_book
+    from overlay_core.store import Store
     from overlay_core.upload import read_upload
 
     def day(v: str | None, opt: str) -> dt.date | None:
@@ -72,6 +86,28 @@ def demo(
             raise typer.BadParameter(f"found {v!r}; expected a date YYYY-MM-DD", param_hint=opt) from None
 
     folder = upload_dir or demo_upload_dir()
-    with console.status(f"Loading {folder} ..."):
-        book = read_upload(folder, as_of=day(as_of, "--as-of"), trade_date=day(trade_date, "--trade-date"))
-    console.print(render_firm_summary(firm_summary(book)))
+    try:
+        with console.status(f"Loading {folder} ..."):
+            book = read_upload(folder, as_of=day(as_of, "--as-of"), trade_date=day(trade_date, "--trade-date"))
+        s = firm_summary(book)
+        if summary_only:
+            console.print(render_firm_summary(s))
+            return
+        console.print(render_firm_brief(s))
+        with Store.open(store) as st:
+            result = review_book(book, store=st, out_dir=out, workers=workers, scheduler=scheduler, fresh=fresh, progress=True)
+            where = st.path
+    except OverlayError as exc:
+        raise typer.Exit(report_error(exc)) from None
+    console.print(render_review_summary(result, as_of=book.as_of))
+    console.print("files:\n" + render_files(result) + f"\n  {'store':<12} {where} (run {result.run_id})")
+
+
+def render_firm_brief(s: FirmSummary) -> Table:
+    """One table: the firm's totals (the brief form of `render_firm_summary`)."""
+    tot = Table(title=f"The demo firm as of {s.as_of} (trade date {s.trade_date})")
+    tot.add_column("item")
+    tot.add_column("value", justify="right")
+    for k, v in s.totals.items():
+        tot.add_row(k.replace("_", " "), f"{v:,.2f}" if k in ("aum", "cash") else f"{int(v):,}")
+    return tot

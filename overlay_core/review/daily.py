@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import polars as pl
 
@@ -315,6 +315,7 @@ def review_book(
     harvest_trigger: float = HARVEST_TRIGGER,
     min_accounts: int = DEFAULT_MIN_ACCOUNTS,
     kind: str = "review",
+    on_batch: Callable[[BatchResult], None] | None = None,
 ) -> ReviewOutput:
     """Review every account of `book` (module docstring); write the day's files; store the evidence.
 
@@ -330,6 +331,8 @@ def review_book(
     previous : the previous day's book for the data checks and model changes (default: the store's
         previous upload, if any).
     te_trigger, harvest_trigger : the review's triggers (`screen`); recorded in the run's settings.
+    min_accounts : the fewest accounts of a batch (`partition.partition_book`); results do not depend on it.
+    on_batch : called with each optimized batch once it is stored (e.g. a log line).
 
     Returns
     -------
@@ -355,7 +358,8 @@ def review_book(
     s = screen(book, inputs, previous=previous, data=data, te_trigger=te_trigger, harvest_trigger=harvest_trigger)
     t_screen = time.perf_counter() - t0
 
-    options = {"te_trigger": te_trigger, "harvest_trigger": harvest_trigger, "min_accounts": min_accounts,
+    # what decides the results (batching does not: a resumed run may use other batches)
+    options = {"te_trigger": te_trigger, "harvest_trigger": harvest_trigger,
                "previous_upload": None if previous is None else previous.input_hash}
     if store is not None:
         upload_id = store.save_upload(book)
@@ -385,6 +389,8 @@ def review_book(
         got.results.append(r)
         if o is not None:
             got.orders.append(o)
+        if on_batch is not None:
+            on_batch(b)
 
     skip = {a for a in book.account_ids() if a not in to_optimize}
     t1 = time.perf_counter()

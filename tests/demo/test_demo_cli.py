@@ -29,7 +29,7 @@ def test_generate_refuses_a_holiday_as_of(tmp_path: Path) -> None:
 
 
 def test_demo_prints_the_firm_summary(small_upload: Path) -> None:
-    res = runner.invoke(app, ["demo", str(small_upload)])
+    res = runner.invoke(app, ["demo", str(small_upload), "--summary-only"])
     assert res.exit_code == 0, res.output
     for text in ("The firm as of 2026-11-25", "By tax status", "By target", "By advisor", "Customizations", "accounts"):
         assert text in res.output

@@ -153,8 +153,13 @@ def test_wash_rule_bites_in_the_demo_book(demo_book: Book) -> None:
     )
     loss = t.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0))
     buys = t.filter(pl.col("side") == "buy")
-    pending_buys = demo_book.pending_orders.filter(pl.col("side") == "buy")
-    assert loss.height > 0 and buys.height > 0 and pending_buys.height + buys.height > 0
+    assert loss.height > 0 and buys.height > 0
+    # rule (b) reaches other accounts: households of several accounts with a taxable loss in the 30 days
+    recent = loss.filter(pl.col("date") >= demo_book.trade_date - dt.timedelta(days=30))
+    multi = demo_book.accounts.group_by("household_id").len().filter(pl.col("len") > 1)["household_id"].implode()
+    assert recent.filter(pl.col("household_id").is_in(multi))["household_id"].n_unique() >= 10
+    # rule (a): lots bought in the 30 days before the trade date, by purchase_date
+    assert demo_book.lots.filter(pl.col("purchase_date") >= demo_book.trade_date - dt.timedelta(days=30)).height >= 100
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import dataclasses
 import polars as pl
 import pytest
 
-from conftest import logical_dump, make_book
+from storekit import logical_dump, make_book
 from overlay_core.errors import StoreError
 from overlay_core.store import Store, _uploads
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import assert_books_equal
+from storekit import assert_books_equal
 from overlay_core.errors import StoreError
 from overlay_core.store import SCHEMA_VERSION, Store, default_store_path, snapshot_path
 

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from conftest import AS_OF, make_book
+from storekit import AS_OF, make_book
 from overlay_core.contract import TRADE_FILE_COLUMNS
 from overlay_core.errors import StoreError
 from overlay_core.store import ORDER_COLUMNS, RESULT_COLUMNS, Store, run_base_id

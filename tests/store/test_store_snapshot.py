@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import assert_books_equal, make_book
+from storekit import assert_books_equal, make_book
 from overlay_core.store import Store, snapshot_path
 
 READER = textwrap.dedent(

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import AS_OF, assert_books_equal, make_book
+from storekit import AS_OF, assert_books_equal, make_book
 from overlay_core.errors import StoreError
 from overlay_core.store import Store
 from overlay_core.store._uploads import upload_id_of

@@ -8,7 +8,7 @@ from polars.testing import assert_frame_equal
 from overlay_core.contract import CASH
 from overlay_core.targets import asset_allocation, blend, blend_targets
 
-from conftest import make_book
+from targetkit import make_book
 
 
 def test_blend_is_the_convex_combination() -> None:

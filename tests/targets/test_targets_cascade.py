@@ -11,7 +11,7 @@ from overlay_core.errors import DataError
 from overlay_core.targets import risk_model
 from overlay_core.targets.cascade import ACCOUNT_COLUMNS, SUMMARY_COLUMNS, cascade, parse_change, read_change
 
-from conftest import make_book
+from targetkit import make_book
 
 ACCOUNTS = [
     dict(account_id="A1", target_id="T1", cash=10_000.0, advisor="ann"),

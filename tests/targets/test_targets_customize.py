@@ -11,7 +11,7 @@ from overlay_core.contract import CASH
 from overlay_core.policy import Policy, RebalancePolicy
 from overlay_core.targets import account_targets, asset_allocation, blend_targets
 
-from conftest import RANGES, make_book
+from targetkit import RANGES, make_book
 
 T1 = {CASH: 0.03, "AAA": 0.12, "AAB": 0.08, "AAC": 0.08, "AAD": 0.08, "AAE": 0.04, "VTI": 0.30, "VXUS": 0.12, "BND": 0.15}
 
@@ -375,7 +375,7 @@ def test_excluded_fund_goes_to_the_most_correlated_legal_substitute_with_a_risk_
 def test_most_correlated_substitute_wins_over_alphabetical_order() -> None:
     import datetime as dt
 
-    from conftest import AS_OF, SECURITIES_ROWS
+    from targetkit import AS_OF, SECURITIES_ROWS
     from overlay_core.contract import PRICE_HISTORY, schema
     from overlay_core.targets import risk_model
 

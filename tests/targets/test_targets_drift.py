@@ -8,7 +8,7 @@ from overlay_core.policy import DriftPolicy
 from overlay_core.targets.drift import compute_drift, drift
 from overlay_core.targets import account_targets, risk_model
 
-from conftest import make_book
+from targetkit import make_book
 
 SEC = make_book(accounts=[]).securities
 

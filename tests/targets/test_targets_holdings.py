@@ -7,7 +7,7 @@ from overlay_core.contract import CASH
 from overlay_core.errors import DataError
 from overlay_core.holdings import holdings
 
-from conftest import make_book
+from targetkit import make_book
 
 # prices in the test book: AAA 50, AAB 60, AAC 70, ..., VTI 110, BND 160
 

@@ -11,7 +11,7 @@ from overlay_core.errors import DataError
 from overlay_core.policy import RiskPolicy
 from overlay_core.targets import RiskModel, estimate_risk_model, risk_model
 
-from conftest import AS_OF, make_book, price_history
+from targetkit import AS_OF, make_book, price_history
 
 
 def test_factor_model_is_psd_and_cash_is_riskless() -> None:

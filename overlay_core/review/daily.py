@@ -180,7 +180,7 @@ def screen(
         elif (r["status"] or "active") == "hold":
             decision, reasons = "held", ["account_on_hold"]
         elif r["data_detail"] is not None:
-            decision, reasons, detail = "held", ["data_check"], r["data_detail"]
+            decision, reasons, detail = "held", [f"data_check: {r['data_detail']}"], r["data_detail"]
         else:
             min_cash = max(floor, r["min_cash_weight"] or 0.0) * value
             trig = {
@@ -274,7 +274,7 @@ def summarize(results: pl.DataFrame, orders: pl.DataFrame, seconds: float) -> di
         not_traded[key] = not_traded.get(key, 0) + 1
     held: dict[str, int] = {}
     for why in results.filter(pl.col("decision") == "held")["reasons"].to_list():
-        key = (why or "").split(";")[0]
+        key = (why or "").split(";")[0].split(":")[0]
         held[key] = held.get(key, 0) + 1
     traded_value = float(orders["est_value"].abs().sum()) if orders.height else 0.0
     return {
@@ -384,7 +384,7 @@ def review_book(
     got = _Collect()
     stats = RunStats()
 
-    def on_batch(b: BatchResult) -> None:
+    def collect(b: BatchResult) -> None:
         r, o = batch_frames(b, run_id=run_id, as_of=book.as_of, trade_date=book.trade_date)
         got.results.append(r)
         if o is not None:
@@ -395,7 +395,7 @@ def review_book(
     skip = {a for a in book.account_ids() if a not in to_optimize}
     t1 = time.perf_counter()
     review_accounts(book, fn, store=store, run_id=run_id if store is not None else None, skip=skip, scheduler=scheduler,
-                    workers=workers, min_accounts=min_accounts, progress=progress, stats=stats, on_batch=on_batch)
+                    workers=workers, min_accounts=min_accounts, progress=progress, stats=stats, on_batch=collect)
     t_opt = time.perf_counter() - t1
 
     if store is not None:  # every account of the run, also those an earlier attempt stored

@@ -10,7 +10,7 @@ file without ``run_id``).
 - `naive`: trade to the account's target weights (`targets.account_targets`), ignoring taxes: sells relieve
   lots first in, first out.
 - `buy_and_hold`: invest the cash in the target once, then never trade (except to raise a cash need).
-- `heuristic(threshold=0.10, wait_days=31)`: harvest every lot whose loss exceeds `threshold` of its
+- `heuristic(threshold=0.10, wait_days=31, sweep=0.01)`: harvest every lot whose loss exceeds `threshold` of its
   basis (unless the wash-sale rule forbids the loss sale), buy the substitute with the proceeds, and
   switch back to the original once `wait_days` calendar days have passed since the harvest.
 
@@ -270,14 +270,16 @@ def substitute_for(book: Book, symbol: str, *, blocked: frozenset[str] | set[str
     return max(sorted(pool), key=score)
 
 
-def heuristic(*, threshold: float = 0.10, wait_days: int = 31) -> Strategy:
+def heuristic(*, threshold: float = 0.10, wait_days: int = 31, sweep: float = 0.01) -> Strategy:
     """Threshold tax-loss harvesting with substitutes (module docstring); invests initial cash like buy and hold.
 
     The strategy keeps a note of its own harvests (which substitute lots replaced which original, by
     value), as a manager's blotter would: the switch back after `wait_days` sells exactly those lots and
     buys the originals back in proportion. A substitute lot harvested in turn passes its original on to
     its own substitute (chains end at the original). The note is written only from the strategy's own
-    orders, never from future prices.
+    orders, never from future prices. Idle cash above the floor by more than `sweep` of the account
+    (tax refunds, contributions) is invested in the target's underweights (never in a symbol harvested
+    today or blocked by the wash-sale rule).
     """
     # (account_id, purchase date, substitute symbol) -> {original symbol: value weight}
     pairs: dict[tuple[str, dt.date, str], dict[str, float]] = {}
@@ -376,9 +378,18 @@ def heuristic(*, threshold: float = 0.10, wait_days: int = 31) -> Strategy:
                 if origin:
                     tot = sum(origin.values())
                     pairs[(aid, book.trade_date, sym)] = {o: v / tot for o, v in origin.items()}
-            # 4. a cash need beyond the cash: highest basis first, among lots not already sold
+            # 4. a cash need beyond the cash: highest basis first, among lots not already sold;
+            #    else sweep idle cash (tax refunds, contributions) into the target's underweights
+            value = account_value(book, aid)
             if need > cash:
                 rows += [r for r in raise_cash(book, aid, need - cash) if r[3] not in sold_lots]
+            elif cash - need - _min_cash(book, a, value) > sweep * value:
+                targets = targets or account_targets(book)
+                held = _held(lots)
+                for sym, side, q, _, _ in rows:
+                    held[sym] = held.get(sym, 0.0) + (q if side == "BUY" else -q)
+                budget = cash - need - _min_cash(book, a, value)
+                rows += [r for r in buy_to_target(book, aid, targets, budget, held=held, value=value - need, reason="rebalance") if r[0] not in harvest and r[0] not in blocked_buy and r[0] not in buys]
             frames.append(_lines(book, aid, rows, taxable=taxable, lots=lots))
         return pl.concat(frames) if frames else pl.DataFrame(schema=ORDER_SCHEMA)
 

@@ -123,7 +123,13 @@ def _(book, change, risk):
         [
             mo.md(f"## The cascade\n**{_n:,} accounts** follow the change; their targets move by **{(_moved or 0.0):.2%}** on average (one way)."),
             _chart,
-            mo.ui.table(preview.summary, label="By target and advisor", selection=None, page_size=10),
+            mo.ui.table(
+                preview.summary,
+                label="By target and advisor",
+                selection=None,
+                page_size=10,
+                format_mapping={"value": "{:,.0f}", "te_before_mean": "{:.2%}", "te_after_mean": "{:.2%}", "te_after_max": "{:.2%}", "target_change_mean": "{:.2%}"},
+            ),
         ]
     )
     return (preview,)
@@ -142,6 +148,7 @@ def _(book, change, limit, optimize, risk):
     mo.stop(not optimize.value, mo.md("_Click **Optimize the followers** to see the orders the change would cause._"))
     trades = ipc.cascade_trades(book, change, risk=risk, limit=limit.value)
     by_advisor = ipc.trade_summary(trades)
+    _fmt = {c: "{:,.0f}" for c in ("traded_value", "net_realized_gain", "losses_harvested", "est_tax")} | {c: "{:.2%}" for c in ("turnover", "turnover_mean", "te_before", "te_after", "te_before_mean", "te_after_mean")}
     _chart = (
         alt.Chart(trades)
         .mark_circle(size=70, opacity=0.7)
@@ -161,8 +168,8 @@ def _(book, change, limit, optimize, risk):
                 f"net realized gain {trades['net_realized_gain'].sum():,.0f} USD, estimated tax {trades['est_tax'].sum():,.0f} USD."
             ),
             _chart,
-            mo.ui.table(by_advisor, label="By target and advisor", selection=None, page_size=10),
-            mo.ui.table(trades, label="Each optimized follower", selection=None, page_size=10),
+            mo.ui.table(by_advisor, label="By target and advisor", selection=None, page_size=10, format_mapping=_fmt),
+            mo.ui.table(trades, label="Each optimized follower", selection=None, page_size=10, format_mapping=_fmt),
         ]
     )
     return

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import served
+from appkit import served
 
 pytestmark = pytest.mark.browser
 
@@ -180,7 +180,7 @@ def test_daily_review_sees_a_review_written_while_open(app_env, tmp_path, new_pa
         wait_for_text(page, "accounts reviewed")
         run_select = page.locator("marimo-dropdown select").first
         assert run_select.locator("option").count() == 1
-        run2 = build_review_store(store, demo_book, accounts=6, settings={"attempt": 2})  # the writer, while the app is open
+        run2 = build_review_store(store, demo_book, accounts=3, fresh=True)  # the writer, while the app is open
         page.get_by_role("button", name=re.compile("Reload the published snapshot")).click()
         deadline = time.monotonic() + TIMEOUT / 1000
         while run_select.locator("option").count() < 2 and time.monotonic() < deadline:

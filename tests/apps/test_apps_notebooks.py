@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOTEBOOKS
+from appkit import NOTEBOOKS
 
 APPS = ("ipc_models", "advisor_whatif", "daily_review")
 

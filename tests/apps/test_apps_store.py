@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from overlay_core.apps import dashboard as D
-from overlay_core.apps.demo_store import build_review_store, ensure_demo_store, proposal_review, sample_households
+from overlay_core.apps.demo_store import build_review_store, ensure_demo_store, sample_households
 from overlay_core.apps.source import Outcome, attempt, load_source, open_app_store, safe_message
 from overlay_core.errors import ConfigError, DataError, StoreError
 from overlay_core.store import Store
 
-from conftest import STORE_ACCOUNTS
+from appkit import STORE_ACCOUNTS
 
 
-def test_review_store_holds_real_proposals(review_store, demo_book):
+def test_review_store_holds_the_daily_reviews_run(review_store, demo_book):
+    """The test store is written by the daily review itself; the dashboard shows exactly its evidence,
+    and a one-account household's stored orders are the optimizer's proposal."""
     from overlay_core.optimize.build import rebalance_account
     from overlay_core.targets import account_targets, risk_model
     from overlay_core.tax import tax_state
@@ -26,11 +27,18 @@ def test_review_store_holds_real_proposals(review_store, demo_book):
         runs = D.list_runs(s)
         assert runs.height == 1 and runs["status"][0] == "finished"
         rv = D.load_review(s)
+        raw = s.run_results(runs["run_id"][0])
+        raw_orders = s.run_orders(runs["run_id"][0])
     ids = sample_households(demo_book, STORE_ACCOUNTS)
-    assert rv.results.height == len(ids) + demo_book.quarantined.height
+    assert sorted(rv.results["account_id"]) == sorted(ids + demo_book.quarantined["account_id"].to_list())
     assert set(rv.results["decision"]) <= {"trade", "no_trade", "held", "error"}
-    # the stored orders of an account are exactly the optimizer's proposal
-    a = rv.results.filter(pl.col("decision") == "trade")["account_id"][0]
+    merged = rv.results.join(raw.select("account_id", "decision", "est_tax", "n_orders"), on="account_id", suffix="_raw")
+    assert (merged["decision"] == merged["decision_raw"]).all() and (merged["n_orders"] == merged["n_orders_raw"]).all()
+    assert rv.orders.height == raw_orders.height
+    assert rv.results["advisor"].null_count() == 0 and rv.results["value"].null_count() == 0
+    hh = demo_book.accounts.filter(pl.col("account_id").is_in(ids)).group_by("household_id").len().filter(pl.col("len") == 1)["household_id"]
+    single = demo_book.accounts.filter(pl.col("household_id").is_in(hh.implode()))["account_id"].to_list()
+    a = rv.results.filter((pl.col("decision") == "trade") & pl.col("account_id").is_in(single))["account_id"][0]
     risk = risk_model(demo_book)
     p = rebalance_account(demo_book, a, targets=account_targets(demo_book, risk=risk, account_ids=[a]), risk=risk, tax_state=tax_state(demo_book))
     stored = rv.orders.filter(pl.col("account_id") == a)
@@ -77,15 +85,9 @@ def test_dashboard_frames(review_store):
         D.account_detail(rv, "NOPE")
 
 
-def test_errors_and_quarantined_accounts_are_listed(tmp_path, demo_book):
-    """An account the optimizer cannot build and a quarantined account both show as errors."""
+def test_quarantined_accounts_are_listed_as_errors(tmp_path, demo_book):
     from dataclasses import replace
 
-    from overlay_core.optimize.explain import Explanation, Proposal
-
-    ex = Explanation("A000003", "error", "the account could not be optimized", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, diagnosis="no target (refused)")
-    r = proposal_review(Proposal("A000003", pl.DataFrame(), ex))
-    assert r.decision == "error" and r.error == "no target (refused)" and r.reasons == ("optimizer_error",)
     q = pl.DataFrame({"account_id": ["QX1"], "household_id": ["QX1"], "reason": ["lots.csv row 3: shares <= 0"]})
     book = replace(demo_book, quarantined=q)
     path = tmp_path / "s" / "overlay.duckdb"
@@ -94,7 +96,8 @@ def test_errors_and_quarantined_accounts_are_listed(tmp_path, demo_book):
         rv = D.load_review(s)
     err = D.errors(rv.results)
     assert "QX1" in err["account_id"].to_list()
-    assert err.filter(pl.col("account_id") == "QX1")["error"][0] == "lots.csv row 3: shares <= 0"
+    assert "shares <= 0" in err.filter(pl.col("account_id") == "QX1")["error"][0]
+    assert D.headline(rv.results)["errors"] >= 1
 
 
 def test_the_app_store_is_read_only(review_store, demo_book):
@@ -122,7 +125,7 @@ def test_a_review_can_write_while_an_app_reads(tmp_path, demo_book):
     try:
         assert D.list_runs(app_store).height == 1
         # the writer: open for writing, a second run (other settings), published on close
-        run2 = build_review_store(path, demo_book, accounts=3, settings={"attempt": 2})
+        run2 = build_review_store(path, demo_book, accounts=3, fresh=True)
         assert D.list_runs(app_store).height == 1  # the open snapshot keeps its state
         assert D.load_review(app_store).results.height >= 3
     finally:
@@ -162,9 +165,7 @@ def test_ensure_demo_store_builds_once(tmp_path, monkeypatch):
     assert ensure_demo_store(accounts=3) == path and snap.stat().st_mtime_ns == stamp
     assert not list(tmp_path.glob("demo_store.tmp-*"))
     with open_app_store(path) as s:
-        info = s.run_info(D.list_runs(s)["run_id"][0])
-    settings = info["settings"] if isinstance(info["settings"], dict) else json.loads(info["settings"])
-    assert settings["accounts"] >= 3
+        assert D.load_review(s).results.height >= 3
 
 
 # -------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import hashlib
 import io
 import math
@@ -86,6 +87,33 @@ class ExportError(OverlayError):
     """The orders or results handed to a writer break the output contract (an engine bug, not a user's)."""
 
     exit_code = 1
+
+
+class OutputWriteError(OverlayError, OSError):
+    """An output file could not be written (disk full, file too large, permission, missing device).
+
+    Nothing was committed: the file at the path is the previous complete one (or absent), and the
+    temporary file was removed. Also an `OSError` (errno kept), so callers catching `OSError` still do.
+    """
+
+    exit_code = 1
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        hint = {
+            errno.ENOSPC: "the disk is full: free space",
+            errno.EFBIG: "the file exceeds the size this process may write: raise the limit",
+            errno.EDQUOT: "the disk quota is exceeded: free space",
+            errno.EACCES: "permission denied: make the folder writable",
+            errno.EROFS: "the file system is read-only: choose another --out folder",
+        }.get(exc.errno or 0, "fix the cause")
+        msg = (f"cannot write {path}: {exc.strerror or exc} (errno {exc.errno}); nothing was written there (the previous "
+               f"file, if any, is unchanged); {hint} and rerun")
+        OSError.__init__(self, exc.errno, msg)
+        self.args = (msg,)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,22 +202,28 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` atomically: temp file in the same folder, fsync, `os.replace`, fsync folder.
 
-    On any failure the temporary file is removed and `path` is left as it was.
+    On any failure the temporary file is removed and `path` is left as it was; an `OSError` (disk
+    full, file too large, ...) becomes an `OutputWriteError` naming `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputWriteError(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, OverlayError):
+            raise OutputWriteError(path, exc) from exc
         raise
     _fsync_dir(path.parent)
     return path

@@ -402,6 +402,9 @@ def review_book(
         results = store.run_results(run_id)
         stored_orders = store.run_orders(run_id)
         orders = _orders_frame([stored_orders]) if stored_orders.height else _orders_frame([])
+        if got.results and "seconds" not in results.columns:  # this attempt's per-account wall times
+            now = pl.concat([r.select("account_id", "seconds") for r in got.results])
+            results = results.join(now, on="account_id", how="left")
     else:
         results = pl.concat([pre, *got.results], how="diagonal_relaxed") if (pre.height or got.results) else pl.DataFrame(schema=RESULT_SCHEMA)
         orders = _orders_frame(got.orders)

@@ -188,3 +188,28 @@ def test_daily_review_sees_a_review_written_while_open(app_env, tmp_path, new_pa
         assert run_select.locator("option").count() == 2
         assert any(run2 in t for t in run_select.locator("option").all_inner_texts())
         w.assert_clean()
+
+
+def test_tax_alpha_app(app_env, new_page, tmp_path):
+    with served("tax_alpha", app_env) as (url, _proc):
+        w = new_page()
+        page = w.page
+        t0 = time.perf_counter()
+        page.goto(url, wait_until="domcontentloaded")
+        wait_for_text(page, "Run a backtest")
+        prompt = wait_for_text(page, re.compile(r"Click Run the backtest"))
+        timing("tax_alpha", "first render (controls)", time.perf_counter() - t0)
+        # one year only (a control change), then run
+        start = page.locator("marimo-number input").first
+        start.fill("2021")
+        start.press("Enter")
+        page.wait_for_timeout(500)
+        assert prompt.is_visible()
+        page.get_by_role("button", name="Run the backtest").click()
+        t1 = time.perf_counter()
+        wait_for_text(page, "optimizer: tax alpha per year", timeout=240_000)
+        page.locator("canvas").first.wait_for(timeout=TIMEOUT)
+        timing("tax_alpha", "run button (backtest 2021, monthly, 4 strategies)", time.perf_counter() - t1)
+        wait_for_text(page, "Tax alpha and harvest yield by year")
+        page.screenshot(path=str(tmp_path / "tax_alpha.png"), full_page=True)
+        w.assert_clean()

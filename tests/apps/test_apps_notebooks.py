@@ -11,7 +11,7 @@ import pytest
 
 from appkit import NOTEBOOKS
 
-APPS = ("ipc_models", "advisor_whatif", "daily_review")
+APPS = ("ipc_models", "advisor_whatif", "daily_review", "tax_alpha")
 
 
 def test_every_app_notebook_exists():
@@ -45,7 +45,7 @@ def run_script(name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(NOTEBOOKS / f"{name}.py")], env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("name", ["ipc_models", "advisor_whatif"])
+@pytest.mark.parametrize("name", ["ipc_models", "advisor_whatif", "tax_alpha"])
 def test_notebook_runs_as_a_script_on_the_demo_book(name, app_env):
     r = run_script(name, app_env)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -91,8 +91,22 @@ def test_served_app_sends_no_code_and_no_secret(store_path: Path, tmp_path: Path
         status, anon = _get(base + "/")
         assert status in (200, 401, 403)
         assert "Daily review" not in anon or status == 200  # without the password: a login page at most
-        status, page = _get(base + f"/?access_token={PASSWORD}")
-        assert status == 200 and "Daily review" in page and "marimo" in page  # the app's page itself
+        # log in through marimo's own login form (a session cookie), as a viewer does
+        import http.cookiejar
+        import urllib.parse
+
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        m = re.search(r'<form[^>]*action="([^"]*)"', anon)
+        action = urllib.parse.urljoin(base + "/", m.group(1) if m else "/auth/login")
+        wrong = opener.open(urllib.request.Request(action, data=urllib.parse.urlencode({"password": "wrong"}).encode(), method="POST"), timeout=10)
+        assert "Daily review" not in wrong.read().decode("utf-8", "replace")  # wrong password: still the login page
+        with opener.open(urllib.request.Request(action, data=urllib.parse.urlencode({"password": PASSWORD}).encode(), method="POST"), timeout=10) as r:
+            page = r.read().decode("utf-8", "replace")
+        if "Daily review" not in page:
+            with opener.open(base + "/", timeout=10) as r:
+                page = r.read().decode("utf-8", "replace")
+        assert "Daily review" in page and "marimo" in page, page[-800:]  # the app's page itself
         for line in _code_lines(NOTEBOOK):
             assert line not in page, f"notebook code sent to the viewer: {line!r}"
         assert "dashboard.list_runs" not in page and "open_app_store" not in page

@@ -4,9 +4,10 @@
 
 Each app is served with ``overlay app NAME`` (the same harness as tests/apps), loaded in a fresh page;
 we time page load -> key output visible (first render), then one control change -> output changed.
-``--source store`` (default) reads a store holding a real review of 40 demo accounts (the apps load
-the demo upload from the store's snapshot); ``--source demo`` lets ipc_models and advisor_whatif read
-the demo upload folder itself (CSV, 1,000 accounts) and daily_review build its demo store on first use.
+``--source store`` (default) reads a store holding the daily review of the households of the first 40
+demo accounts (its upload is those 41 accounts, which every app then works on); ``--source demo`` lets
+ipc_models and advisor_whatif read the demo upload folder (CSV, 1,000 accounts) and daily_review build
+its demo store on first use.
 Prints one line per app and measurement (best and worst of the repeats), in seconds.
 """
 

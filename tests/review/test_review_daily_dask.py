@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from polars.testing import assert_frame_equal
 import pytest
 
 from overlay_core.contract import TRADE_FILE_COLUMNS
@@ -80,8 +81,11 @@ def test_dask_and_the_local_pool_give_the_same_review(root: str, cluster: str, t
     assert all(w.startswith("tcp://127.0.0.1:") for w in remote.stats["workers"])
     cols = list(TRADE_FILE_COLUMNS)
     assert remote.orders.select(cols).equals(local.orders.select(cols))
-    keep = ["account_id", "decision", "reasons", "n_orders", "est_tax", "losses_harvested", "turnover", "te_after", "drift_after"]
-    assert remote.results.select(keep).equals(local.results.select(keep))
+    exact = ["account_id", "decision", "reasons", "n_orders"]
+    assert remote.results.select(exact).equals(local.results.select(exact))
+    # the Dask workers build their own risk model (the local pool gets the driver's): same to rounding
+    floats = ["est_tax", "losses_harvested", "turnover", "te_before", "te_after", "drift_before", "drift_after"]
+    assert_frame_equal(remote.results.select(floats), local.results.select(floats), abs_tol=1e-9, rel_tol=1e-9)
     name = f"trades_{book.as_of}.csv"
     assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     assert remote.results.filter(pl.col("decision") == "error")["account_id"].to_list() == sorted(book.quarantined["account_id"].to_list())

@@ -3,8 +3,9 @@
 `cascade_with_orders(book, change)` applies the change to a copy of the book
 (`targets.cascade.apply_change`), takes every household with an account that follows a changed model
 or target (whole households: the review coordinates their wash sales), and runs the whole review on
-that slice of the changed book (`review_fn`, default `simulate.review.optimizer_review` with no store:
-**nothing is stored as a run**). Per affected account: decision, orders, traded value, turnover,
+that slice of the changed book (`review_fn`, default the daily review `review.daily.review_book` as a
+dry run, with today's unchanged slice as its previous day so the change is a model change: **nothing
+is stored as a run, no file written**). Per affected account: decision, orders, traded value, turnover,
 realized gain (the orders' estimated realized gains), estimated tax, tracking error before and after
 the trades (against the new target), plus the target-level figures of `targets.cascade.cascade` (drift
 and tracking error of today's holdings against the old and new targets). The summary aggregates by
@@ -23,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from overlay_core.book import Book
-from overlay_core.simulate.review import ReviewFn, ReviewOutput, optimizer_review
+from overlay_core.simulate.review import ReviewFn, ReviewOutput
 from overlay_core.targets.cascade import CascadeResult, Change, apply_change
 
 ACCOUNT_COLUMNS = (
@@ -131,11 +132,15 @@ def cascade_with_orders(
     ids = followers["account_id"].to_list()
     part = household_slice(new_book, ids)
     if review_fn is None:
+        from overlay_core.review.daily import review_book
+
         n = part.accounts.height
         w: Any = (0 if n < 200 else None) if workers == "auto" else workers
+        today = household_slice(book, ids)
 
         def review_fn(b: Book) -> ReviewOutput:
-            return optimizer_review(b, store=None, workers=w)
+            # the unchanged book is the "previous day": the change shows as a model change
+            return review_book(b, store=None, out_dir=None, dry_run=True, workers=w, progress=False, previous=today)
 
     rev = review_fn(part)
     orders = rev.orders.filter(pl.col("account_id").is_in(ids))

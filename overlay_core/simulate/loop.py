@@ -5,8 +5,9 @@
 1. writes the day's upload to ``DIR/day_<as_of>/`` in the contract's CSV format (`upload.write_upload`)
    and reads it back with `upload.read_upload` (so every day's review sees exactly the files written,
    validated as any upload is);
-2. reviews it with `review_fn` (default: `simulate.review.optimizer_review`, the whole book, stored as a
-   run in `store` when one is given), and writes ``trades_<as_of>.csv`` (+ ``.ok``) and
+2. reviews it with `review_fn` (default: the daily review of the whole book, `review.daily.review_book`,
+   with the previous simulated day as its previous day, stored as a run of kind ``simulation`` in
+   `store` when one is given, else a dry run), and writes ``trades_<as_of>.csv`` (+ ``.ok``) and
    ``review_<as_of>.csv`` beside the upload (`export.write_trade_file` / `write_review_file`);
 3. fills the pending orders and the day's orders at the trade date's closes (`fills.fill_day`) and rolls
    the book to the trade date (the next NYSE business day), with that day's flows.
@@ -181,7 +182,7 @@ def simulate(
     seed : the simulator's seed (ignored when `prices` is given).
     store : an open writable `Store`: every day's upload and review run are stored (default review).
     review_fn : the whole book's review, ``fn(book) -> ReviewOutput``; default
-        `simulate.review.optimizer_review` with `store` and `workers`.
+        `simulate.review.default_review_fn(store=store, workers=workers)` (`review.daily.review_book`).
     workers : local worker processes of the default review (0: in this process; None: one per core).
     flows : contributions/withdrawals: date (the fill day), account_id, amount (USD, < 0 a withdrawal).
     trading_costs : charge ``cost_bps`` on fills (see `fills`).
@@ -196,7 +197,7 @@ def simulate(
     book = upload if isinstance(upload, Book) else read_upload(upload)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    review = review_fn or default_review_fn(store=store, workers=workers, kind="simulation", settings={"simulation_seed": seed} if prices is None else {})
+    review = review_fn or default_review_fn(store=store, workers=workers, kind="simulation")
     if prices is None:
         prices = SimulatedSource(market_universe(book.securities), start=book.as_of, days=days + 1, seed=seed, start_prices=dict(book.price_map))
     sec = book.securities

@@ -1,7 +1,11 @@
 """The review of a whole book as the day loop and the cascade call it: `ReviewOutput = review_fn(book)`.
 
-Until `overlay_core.review` has a function that reviews a whole `Book` (issue 7), the default is
-`optimizer_review`: the optimizer's `rebalance_account` over **every** account, run through the review
+The default (`default_review_fn`) is the daily review of issue 7, `review.daily.review_book`: data
+checks, every account screened, the accounts that need trades optimized, evidence stored.
+
+`optimizer_review` is the first version of the day loop's review, kept so that `audit.rerun_orders`
+can reproduce runs stored with its `CODE_VERSION`; the loop and the cascade no longer use it. It is
+the optimizer's `rebalance_account` over **every** account (no screen), run through the review
 driver (`review.review_accounts`: whole households per batch, the local pool or in-process, per-account
 failure isolation, each batch stored with the run's evidence), with **household wash-sale
 coordination**: the accounts of a household are optimized one after the other, and the orders already
@@ -155,11 +159,26 @@ def _summary(results: pl.DataFrame, orders: pl.DataFrame, seconds: float) -> dic
     }
 
 
-def default_review_fn(*, store: Any = None, workers: int | None = 0, kind: str = "review", settings: Mapping[str, Any] | None = None) -> ReviewFn:
-    """A `ReviewFn` bound to a store and workers (the day loop's default)."""
+def default_review_fn(*, store: Any = None, workers: int | None = 0, kind: str = "simulation") -> ReviewFn:
+    """The day loop's default `ReviewFn`: the daily review of the whole book, `review.daily.review_book`,
+    bound to a store and workers and remembering the book it reviewed last.
+
+    Each call runs ``review_book(book, store=store, out_dir=None, workers=workers, kind=kind,
+    previous=<the book of the previous call>, dry_run=store is None)``: the data checks and model
+    changes compare with the previous simulated day (on the first call, with the store's previous
+    upload, if any); without a store it is a dry run (nothing stored; run id ``dry-<YYYYMMDD>-...``).
+    The loop writes the day's trade and review files itself.
+    """
+    from overlay_core.review.daily import review_book
+
+    last: list[Book | None] = [None]
 
     def fn(book: Book) -> ReviewOutput:
-        return optimizer_review(book, store=store, workers=workers, kind=kind, settings=settings)
+        out = review_book(
+            book, store=store, out_dir=None, workers=workers, kind=kind, progress=False, previous=last[0], dry_run=store is None
+        )
+        last[0] = book
+        return out
 
     return fn
 

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 
 from overlay_core.calendar import next_business_day
 from overlay_core.simulate import simulate
-from overlay_core.simulate.review import optimizer_review
+from overlay_core.simulate.review import default_review_fn
 from overlay_core.upload import read_upload
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checker"))
@@ -203,7 +203,7 @@ def test_legacy_position_transitions_within_its_gain_budget(fixture_upload_dir, 
 
 def test_dry_run_review_stores_nothing_and_names_the_run(fixture_upload_dir):
     book = read_upload(fixture_upload_dir)
-    out = optimizer_review(book)
+    out = default_review_fn()(book)
     assert out.run_id.startswith("dry-20261120-")
     assert out.results.height == 5
     assert set(out.orders["run_id"].unique().to_list()) <= {out.run_id}

@@ -193,7 +193,11 @@ def _as_pending(orders: pl.DataFrame) -> pl.DataFrame:
 
 def _household_book(book: Book, ids: tuple[str, ...], decided: pl.DataFrame) -> Book:
     """The household's slice of the book with the orders already decided shown as pending orders."""
-    f = pl.col("account_id").is_in(list(ids))
+    # every account of the households, not only those being optimized: an account that is not optimized
+    # today (refused, held, within bands) still realized its losses and bought its lots (wash-sale rule)
+    hh = book.accounts.filter(pl.col("account_id").is_in(list(ids)))["household_id"].unique().to_list()
+    members = book.accounts.filter(pl.col("household_id").is_in(hh))["account_id"].to_list()
+    f = pl.col("account_id").is_in(sorted(set(members) | set(ids)))
     return replace(
         book,
         accounts=book.accounts.filter(f),

@@ -59,6 +59,12 @@ def test_locked_store_gives_a_clear_error_and_the_rerun_completes(tmp_path: Path
         err = second.stderr + second.stdout
         assert "locked" in err and "Traceback" not in err, err
         assert "retry" in err.lower()
+        # the daily review too: refused before anything is written
+        out = tmp_path / "out"
+        rev = overlay("review", str(FIXTURE), "--store", str(store), "--out", str(out), "--workers", "0")
+        err = rev.stderr + rev.stdout
+        assert rev.returncode == 4 and "locked" in err and "Traceback" not in err, (rev.returncode, err)
+        assert not out.exists() or not any(out.iterdir())
     finally:
         holder.kill()
         holder.wait()

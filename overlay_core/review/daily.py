@@ -133,7 +133,6 @@ def screen(
     data = data if data is not None else check_data(book, previous)
     targets, risk, tax = inputs.targets, inputs.risk, inputs.tax
     acc = book.accounts.select("account_id", "status", "tax_status", "cash", "cash_need", "min_cash_weight", "min_trade_value")
-    ids = acc.select("account_id")
     dr = compute_drift(book, targets, risk=risk).summary.select(
         "account_id", pl.col("max_abs_drift").alias("drift"), "tracking_error", "needs_rebalance"
     )
@@ -213,7 +212,6 @@ def screen(
         rows.append({"account_id": a, "decision": "error", "reasons": ["quarantined"], "drift": None, "tracking_error": None,
                      "harvestable": None, "detail": f"quarantined: {why}"})
     frame = pl.DataFrame(rows, schema=SCREEN_SCHEMA) if rows else pl.DataFrame(schema=SCREEN_SCHEMA)
-    del ids
     return Screen(accounts=frame.sort("account_id"), model_change=MappingProxyType(mc), data=data)
 
 

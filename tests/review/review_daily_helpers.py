@@ -2,7 +2,8 @@
 
 The book is `overlay_core.demo.generate_book` (a realistic mix of ETF-model accounts and direct
 indexes, households, customizations, pending orders), written as an upload folder, plus one account
-made invalid (a lot with negative shares) so the upload quarantines it (and its household).
+made invalid (a lot with negative shares) so the upload quarantines it (and its household), and one
+whose customization is refused (a cycle of substitutions).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from overlay_core.upload import read_upload
 N_ACCOUNTS = 150
 SEED = 3
 BAD_ACCOUNT = "A000150"
+#: an account whose customization is refused (a cycle of substitutions)
+REFUSED_ACCOUNT = "A000010"
 
 
 @lru_cache(maxsize=None)
@@ -33,6 +36,12 @@ def upload(root: str) -> Path:
                                           "cost_basis": "100", "acquired": "2024-01-02"}
         with (folder / "lots.csv").open("a", newline="") as f:
             csv.writer(f).writerow([row[c] for c in header])
+        with (folder / "restrictions.csv").open() as f:
+            header = next(csv.reader(f))
+        with (folder / "restrictions.csv").open("a", newline="") as f:
+            for value in ("AAPL>MSFT", "MSFT>AAPL"):
+                r = {c: "" for c in header} | {"account_id": REFUSED_ACCOUNT, "kind": "substitute", "value": value}
+                csv.writer(f).writerow([r[c] for c in header])
     return folder
 
 

@@ -1,4 +1,5 @@
-"""The daily review of a generated book (150 accounts + a quarantined one): files, evidence, rerun, holds."""
+"""The daily review of a generated book (150 accounts, one quarantined, one refused customization):
+files, evidence, rerun, fresh attempt, holds, errors, the split-day data check."""
 
 from __future__ import annotations
 
@@ -75,11 +76,14 @@ def test_quarantined_accounts_are_errors_and_hold_accounts_are_held(first) -> No
     bad = res.filter(pl.col("account_id").is_in(q))
     assert bad["decision"].to_list() == ["error"] * len(q)
     assert all("shares" in (e or "") for e in bad.filter(pl.col("account_id") == h.BAD_ACCOUNT)["error"].to_list())
+    refused = res.filter(pl.col("account_id") == h.REFUSED_ACCOUNT).row(0, named=True)
+    assert refused["decision"] == "error" and refused["reasons"] == "customization_refused"
+    assert "cycle" in refused["error"] and "AAPL>MSFT" in refused["error"]
     on_hold = book.accounts.filter(pl.col("status") == "hold")["account_id"].to_list()
     assert on_hold, "the generated book has accounts on hold"
     held = res.filter(pl.col("account_id").is_in(on_hold))
     assert set(held["decision"].to_list()) == {"held"} and set(held["reasons"].to_list()) == {"account_on_hold"}
-    assert out.orders.filter(pl.col("account_id").is_in(on_hold + q)).height == 0
+    assert out.orders.filter(pl.col("account_id").is_in(on_hold + q + [h.REFUSED_ACCOUNT])).height == 0
 
 
 def test_the_run_is_stored_with_its_evidence(first) -> None:

@@ -106,8 +106,10 @@ def safe_message(exc: BaseException) -> str:
 __all__ = [
     "STORE_ENV",
     "UPLOAD_ENV",
+    "Outcome",
     "Source",
     "StoreError",
+    "attempt",
     "configured_store",
     "load_source",
     "open_app_store",

@@ -27,7 +27,7 @@ import polars as pl
 from overlay_core.apps.book_ops import add_realized, advance, apply_orders, household_book
 from overlay_core.book import Book
 from overlay_core.contract import FIRM_WIDE, LOTS, TAX_STATUSES
-from overlay_core.errors import ConfigError, DataError, Level, Problem, UploadRefused
+from overlay_core.errors import ConfigError, DataError, Problem, UploadRefused
 from overlay_core.optimize.explain import Proposal
 from overlay_core.targets.risk import RiskModel
 

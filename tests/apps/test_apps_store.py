@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -11,7 +10,6 @@ from overlay_core.apps import dashboard as D
 from overlay_core.apps.demo_store import build_review_store, ensure_demo_store, sample_households
 from overlay_core.apps.source import Outcome, attempt, load_source, open_app_store, safe_message
 from overlay_core.errors import ConfigError, DataError, StoreError
-from overlay_core.store import Store
 
 from appkit import STORE_ACCOUNTS
 

@@ -646,7 +646,8 @@ def _check_wash(w: _World, lines: list[_Line], out: list[Violation]) -> None:
         gain = _expected_gain(w, ln) if w.account[ln.account_id]["tax_status"] == "taxable" else None
         if gain is None:
             gain = ln.gain
-        if gain is None or gain >= 0:
+        # the contract's test is on est_realized_gain, which is "to cents": a gain that rounds to 0.00 is no loss
+        if gain is None or Decimal(str(gain)).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN) >= 0:
             continue
         hh, grp = w.household[ln.account_id], w.group(ln.symbol)
         reasons = _household_acquisitions(w, hh, grp, (ln.account_id, ln.lot_id), rec)

@@ -40,7 +40,7 @@ def ipc_models(page, url: str) -> tuple[float, float]:  # noqa: ANN001
     page.goto(url, wait_until="domcontentloaded")
     line = page.get_by_text(re.compile("accounts follow the change")).first
     line.wait_for(timeout=120_000)
-    page.locator("canvas").first.wait_for(timeout=120_000)
+    page.locator("marimo-vega canvas, .vega-embed canvas").first.wait_for(timeout=120_000)
     first = time.perf_counter() - t0
     before = line.inner_text()
     sel = page.locator("marimo-dropdown select")
@@ -55,7 +55,7 @@ def advisor_whatif(page, url: str) -> tuple[float, float]:  # noqa: ANN001
     t0 = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_text(re.compile(r"The transition plan for")).first.wait_for(timeout=120_000)
-    page.locator("canvas").first.wait_for(timeout=120_000)
+    page.locator("marimo-vega canvas, .vega-embed canvas").first.wait_for(timeout=120_000)
     first = time.perf_counter() - t0
     plan = page.locator("pre").filter(has_text="tracking error").first
     before = plan.inner_text()
@@ -72,7 +72,7 @@ def daily_review(page, url: str) -> tuple[float, float]:  # noqa: ANN001
     page.goto(url, wait_until="domcontentloaded")
     line = page.get_by_text(re.compile(r"Showing \d+ of \d+")).first
     line.wait_for(timeout=300_000)
-    page.locator("canvas").first.wait_for(timeout=120_000)
+    page.locator("marimo-vega canvas, .vega-embed canvas").first.wait_for(timeout=120_000)
     first = time.perf_counter() - t0
     before = line.inner_text()
     box = page.locator("marimo-text input").first

@@ -4,7 +4,7 @@ Default: 10 years (520 weekly rebalances) of 20 accounts on a fixed universe of 
 large-cap stocks in 10 sectors, the optimizer strategy (the real per-account rebalance through the day
 loop), plus buy and hold as the baseline. Prints wall and CPU time per strategy and the figures.
 
-    python benchmarks/bench_backtest.py [--years 10] [--accounts 20] [--stocks 100] [--strategies optimizer,buy_and_hold]
+    python benchmarks/bench_backtest.py [--years 10] [--accounts 20] [--stocks 100] [--strategies optimizer,buy_and_hold] [--workers 2]
 
 Goal (issue 9): < 5 min for the default.
 """
@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--strategies", default="optimizer,buy_and_hold")
     ap.add_argument("--frequency", default="weekly")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workers", type=int, default=0, help="processes the accounts are split over (0: this one)")
     a = ap.parse_args()
 
     universe = universe_frame([(f"S{i:03d}", "us_large_cap", "equity", SECTORS[i % len(SECTORS)]) for i in range(a.stocks)])
@@ -54,14 +55,15 @@ def main() -> None:
         periods[0] = n
 
     w0, c0 = time.perf_counter(), time.process_time()
-    bt = run_backtest(src, settings=settings, strategies=strategies, universe=universe, on_period=tick)
+    bt = run_backtest(src, settings=settings, strategies=strategies, universe=universe, on_period=tick, workers=a.workers)
+    periods[0] = len(bt.dates) - 1
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     print(f"universe {a.stocks} stocks, {a.accounts} accounts, {a.frequency}, {bt.dates[0]} .. {bt.dates[-1]} ({periods[0]} rebalances)")
     print(f"simulated prices: {t_sim:.1f} s")
     for s, t in bt.timings.items():
         per = t / max(periods[0], 1)
         print(f"{s:>13}: {t:7.1f} s wall ({per * 1e3:.0f} ms per rebalance, {per / a.accounts * 1e3:.1f} ms per account-rebalance)")
-    print(f"total: {wall:.1f} s wall, {cpu:.1f} s CPU (load average {os.getloadavg()[0]:.1f})")
+    print(f"total: {wall:.1f} s wall, {cpu:.1f} s CPU of this process (workers: {a.workers}; load average {os.getloadavg()[0]:.1f})")
     r = bt.results()
     with pl.Config(tbl_cols=12, tbl_width_chars=160, float_precision=4):
         print(r.select("strategy", "tax_alpha", "tax_alpha_liquidated", "after_tax_return", "pre_tax_return", "harvest_yield", "tracking_error", "turnover"))

@@ -257,8 +257,20 @@ def _models(weights: Mapping[str, float]) -> pl.DataFrame:
     return _frame(MODELS, [{"model_id": MODEL_ID, "symbol": s, "weight": w} for s, w in weights.items()])
 
 
-def initial_book(settings: BacktestSettings, m: _Market, i: int, trade_i: int, *, universe: pl.DataFrame | None = None, history_days: int = 505) -> Book:
-    """The first day's book: the accounts hold only cash; the target is the universe's index."""
+def initial_book(
+    settings: BacktestSettings,
+    m: _Market,
+    i: int,
+    trade_i: int,
+    *,
+    universe: pl.DataFrame | None = None,
+    history_days: int = 505,
+    account_indices: Sequence[int] | None = None,
+) -> Book:
+    """The first day's book: the accounts hold only cash; the target is the universe's index.
+
+    `account_indices` (0-based, default all of ``settings.accounts``) picks the accounts of this book (a
+    worker's share when the accounts are split over processes)."""
     sectors = _sector_of(m.symbols, universe)
     ac = dict(zip(universe["symbol"].to_list(), universe["asset_class"].to_list())) if universe is not None and "asset_class" in universe.columns else {}
     sec = _frame(SECURITIES, [{"symbol": s, "asset_class": ac.get(s, "us_large_cap"), "type": "equity", "sector": sectors.get(s), "wash_group": s} for s in m.symbols])
@@ -271,7 +283,7 @@ def initial_book(settings: BacktestSettings, m: _Market, i: int, trade_i: int, *
                 "st_rate": settings.st_rate, "lt_rate": settings.lt_rate, "min_cash_weight": 0.0, "cash_need": 0.0,
                 "ytd_realized_st": 0.0, "ytd_realized_lt": 0.0,
             }
-            for k in range(settings.accounts)
+            for k in (range(settings.accounts) if account_indices is None else account_indices)
         ],
     )
     return Book(
@@ -347,6 +359,8 @@ def run_backtest(
     strategies: Iterable[str | tuple[str, Strategy]] = STRATEGIES,
     universe: pl.DataFrame | None = None,
     on_period: Callable[[str, int, int], None] | None = None,
+    workers: int = 0,
+    _account_indices: Sequence[int] | None = None,
 ) -> Backtest:
     """Run every strategy through the source's history (module docstring).
 
@@ -356,7 +370,11 @@ def run_backtest(
     settings : `BacktestSettings`.
     strategies : names from `strategies.STRATEGIES` and/or ``(name, Book -> orders)`` pairs.
     universe : optional securities frame (symbol, asset_class, sector) for the universe.
-    on_period : called as ``on_period(strategy, k, n)`` after each period (progress).
+    on_period : called as ``on_period(strategy, k, n)`` after each period (progress; not called with
+        ``workers > 1``).
+    workers : ``> 1`` splits the accounts over that many processes (each account is its own household and
+        the target does not depend on the accounts, so the split changes no figure); strategies must then
+        be given by name. The result then has no ``final_books``.
 
     Raises
     ------
@@ -365,6 +383,9 @@ def run_backtest(
     from overlay_core.simulate.fills import fill_day
 
     settings.check()
+    strategies = tuple(strategies)
+    if workers > 1 and settings.accounts > 1 and _account_indices is None:
+        return _run_parallel(source, settings=settings, strategies=strategies, universe=universe, workers=workers)
     symbols = list(settings.symbols) if settings.symbols else [s for s in source.symbols() if s != "SP500"]
     m = _market(source, symbols, settings.start, settings.end)
     first = next((i for i, d in enumerate(m.dates) if (settings.start is None or d >= settings.start) and i >= settings.min_history_days - 1), None)
@@ -388,7 +409,7 @@ def run_backtest(
     final_books: dict[str, Book] = {}
     for name, strat in _resolve(strategies, settings):
         t0 = time.perf_counter()
-        book = initial_book(settings, m, reb[0], reb[0] + 1, universe=universe, history_days=hist_days)
+        book = initial_book(settings, m, reb[0], reb[0] + 1, universe=universe, history_days=hist_days, account_indices=_account_indices)
         initial = dict(zip(book.accounts["account_id"].to_list(), book.accounts["cash"].to_list()))
         realized_year: dict[str, list[float]] = {a: [0.0, 0.0] for a in initial}
         carry: dict[str, Carry] = {a: Carry() for a in initial}
@@ -495,6 +516,50 @@ def run_backtest(
         dates=tuple(m.dates[i] for i in reb) + (m.dates[last],),
         timings=timings,
         final_books=final_books,
+    )
+
+
+def _worker(args: tuple) -> Backtest:
+    source, settings, strategies, universe, indices = args
+    bt = run_backtest(source, settings=settings, strategies=strategies, universe=universe, _account_indices=indices)
+    return replace(bt, final_books={})
+
+
+def _run_parallel(source: PriceSource, *, settings: BacktestSettings, strategies: tuple, universe: pl.DataFrame | None, workers: int) -> Backtest:
+    """The accounts split round-robin over `workers` processes; the records concatenated in account order."""
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if any(not isinstance(s, str) for s in strategies):
+        raise ConfigError("workers > 1: give the strategies by name (functions cannot be sent to worker processes)")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    n = min(workers, settings.accounts)
+    groups = [list(range(g, settings.accounts, n)) for g in range(n)]
+    # spawn, not fork: a forked child of a process that used polars' thread pool can deadlock
+    with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as ex:
+        parts = list(ex.map(_worker, [(source, settings, strategies, universe, g) for g in groups]))
+    order = {name: i for i, name in enumerate(s for s in strategies)}
+
+    def cat(frames: list[pl.DataFrame], by: list[str]) -> pl.DataFrame:
+        frames = [f for f in frames if f.height]
+        if not frames:
+            return frames and frames[0] or pl.DataFrame()
+        out = pl.concat(frames, how="vertical_relaxed")
+        key = out["strategy"].replace_strict(order, return_dtype=pl.Int64).alias("_o")
+        return out.with_columns(key).sort(["_o", *by], maintain_order=True).drop("_o")
+
+    periods = cat([p.periods for p in parts], ["date", "account_id"])
+    return Backtest(
+        settings=settings,
+        periods=periods if periods.height else parts[0].periods,
+        finals=cat([p.finals for p in parts], ["account_id"]),
+        orders=cat([p.orders for p in parts], ["as_of", "account_id"]) if any(p.orders.height for p in parts) else parts[0].orders,
+        realized=cat([p.realized for p in parts], ["sale_date", "account_id"]) if any(p.realized.height for p in parts) else parts[0].realized,
+        dates=parts[0].dates,
+        timings={k: max(p.timings.get(k, 0.0) for p in parts) for k in parts[0].timings},
+        final_books={},
     )
 
 

@@ -39,6 +39,7 @@ def backtest(
     contribution: float = typer.Option(0.0, "--contribution", help="USD added to each account every period (>= 0)."),
     store: Optional[Path] = typer.Option(None, "--store", help="The store to record the run in (default: $OVERLAY_STORE or ./overlay_store)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the store."),
+    workers: int = typer.Option(0, "--workers", help="Processes the accounts are split over (0: this one)."),
 ) -> None:
     """Simulate the optimizer, a naive rebalance, buy and hold and a threshold harvest heuristic through
     history with the real day loop; write tax alpha and the other figures per strategy."""
@@ -65,7 +66,7 @@ def backtest(
             def tick(name: str, k: int, n: int) -> None:
                 progress.update(task, description=f"{name} {k}/{n}", completed=k, total=n)
 
-            bt = run_backtest(source, settings=settings, on_period=tick)
+            bt = run_backtest(source, settings=settings, on_period=tick, workers=workers)
             fr = None
             if len(ras) > 1:
                 progress.update(task, description="frontier", completed=0, total=None)

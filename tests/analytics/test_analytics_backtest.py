@@ -183,3 +183,14 @@ def test_accounting_balances_every_day_daily_frequency(frame) -> None:
     # the year-end settlement happened for the harvesting strategies
     taxed = bt.periods.filter((pl.col("date") == pl.col("date").filter(pl.col("date") >= dt.date(2001, 1, 1)).min()) & (pl.col("strategy") != "buy_and_hold"))
     assert (taxed["tax_due"] != 0).any()
+
+
+def test_accounts_split_over_processes_change_nothing(frame) -> None:
+    s = BacktestSettings(start=dt.date(2000, 1, 1), end=dt.date(2000, 5, 1), frequency="monthly", accounts=2, symbols=SYMS)
+    a = run_backtest(FramePriceSource(frame), settings=s, strategies=("optimizer", "heuristic"))
+    b = run_backtest(FramePriceSource(frame), settings=s, strategies=("optimizer", "heuristic"), workers=2)
+    from polars.testing import assert_frame_equal
+
+    assert_frame_equal(a.periods, b.periods)
+    assert_frame_equal(a.finals, b.finals)
+    assert_frame_equal(a.orders, b.orders)

@@ -88,4 +88,5 @@ def test_dask_and_the_local_pool_give_the_same_review(root: str, cluster: str, t
     assert_frame_equal(remote.results.select(floats), local.results.select(floats), abs_tol=1e-9, rel_tol=1e-9)
     name = f"trades_{book.as_of}.csv"
     assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
-    assert remote.results.filter(pl.col("decision") == "error")["account_id"].to_list() == sorted(book.quarantined["account_id"].to_list())
+    expected_errors = sorted([*book.quarantined["account_id"].to_list(), h.REFUSED_ACCOUNT])
+    assert remote.results.filter(pl.col("decision") == "error")["account_id"].to_list() == expected_errors

@@ -211,3 +211,20 @@ TRADE_FILE_COLUMNS: tuple[str, ...] = (
     "term",
     "reason",
 )
+
+#: the polars schema of trade lines inside the engine (floats unrounded; the export rounds them)
+TRADE_FILE_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "as_of": pl.Date(),
+    "trade_date": pl.Date(),
+    "account_id": pl.String(),
+    "symbol": pl.String(),
+    "side": pl.String(),
+    "shares": pl.Float64(),
+    "est_price": pl.Float64(),
+    "est_value": pl.Float64(),
+    "lot_id": pl.String(),
+    "est_realized_gain": pl.Float64(),
+    "term": pl.String(),
+    "reason": pl.String(),
+}

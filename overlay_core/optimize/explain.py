@@ -21,27 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from overlay_core.contract import TRADE_FILE_COLUMNS
+from overlay_core.contract import TRADE_FILE_COLUMNS, TRADE_FILE_SCHEMA
 from overlay_core.optimize.problem import AccountProblem
 from overlay_core.optimize.rounding import Orders
 from overlay_core.optimize.solve import Optimum
 
 #: the order frame's columns: the trade file's, without run_id
 ORDER_COLUMNS: tuple[str, ...] = tuple(c for c in TRADE_FILE_COLUMNS if c != "run_id")
-ORDER_SCHEMA: dict[str, pl.DataType] = {
-    "as_of": pl.Date(),
-    "trade_date": pl.Date(),
-    "account_id": pl.String(),
-    "symbol": pl.String(),
-    "side": pl.String(),
-    "shares": pl.Float64(),
-    "est_price": pl.Float64(),
-    "est_value": pl.Float64(),
-    "lot_id": pl.String(),
-    "est_realized_gain": pl.Float64(),
-    "term": pl.String(),
-    "reason": pl.String(),
-}
+ORDER_SCHEMA: dict[str, pl.DataType] = {c: t for c, t in TRADE_FILE_SCHEMA.items() if c != "run_id"}
 
 
 @dataclass(frozen=True)

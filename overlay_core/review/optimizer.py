@@ -29,26 +29,12 @@ import numpy as np
 import polars as pl
 
 from overlay_core.book import Book
-from overlay_core.contract import FIRM_WIDE, PENDING_ORDERS, schema
+from overlay_core.contract import FIRM_WIDE, PENDING_ORDERS, TRADE_FILE_SCHEMA, schema
 from overlay_core.optimize.explain import Proposal
 from overlay_core.review.driver import AccountReview
 
 #: the review's own orders frame (the trade file's lines, floats unrounded)
-ORDERS_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.String(),
-    "as_of": pl.Date(),
-    "trade_date": pl.Date(),
-    "account_id": pl.String(),
-    "symbol": pl.String(),
-    "side": pl.String(),
-    "shares": pl.Float64(),
-    "est_price": pl.Float64(),
-    "est_value": pl.Float64(),
-    "lot_id": pl.String(),
-    "est_realized_gain": pl.Float64(),
-    "term": pl.String(),
-    "reason": pl.String(),
-}
+ORDERS_SCHEMA: dict[str, pl.DataType] = dict(TRADE_FILE_SCHEMA)
 
 
 @dataclass(frozen=True)

@@ -89,11 +89,11 @@ class PageWatch:
         self.page = page
         self.console_errors: list[str] = []
         self.failed: list[str] = []
-        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("console", lambda m: self.console_errors.append(f"{m.text} ({(m.location or {}).get('url', '')})") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.console_errors.append(f"pageerror: {e}"))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.method} {r.url}: {r.failure}"))
         page.on("response", lambda r: self.failed.append(f"{r.request.method} {r.url}: HTTP {r.status}") if r.status >= 400 else None)
 
     def assert_clean(self) -> None:
-        assert self.console_errors == [], f"console errors: {self.console_errors}"
+        assert self.console_errors == [], f"console errors: {self.console_errors}; failed requests: {self.failed}"
         assert self.failed == [], f"failed requests: {self.failed}"

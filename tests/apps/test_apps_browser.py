@@ -16,7 +16,11 @@ import pytest
 
 from appkit import served
 
-pytestmark = pytest.mark.browser
+# A browser test is rerun once, and only when the page reported a transient transport error of one
+# of marimo's streamed responses (seen once in CI while the other test worker loaded both cores; never
+# reproduced in 5 runs under CPU load). Any other console error or failed request fails at once.
+TRANSIENT = ["ERR_INCOMPLETE_CHUNKED_ENCODING"]
+pytestmark = [pytest.mark.browser, pytest.mark.flaky(reruns=1, only_rerun=TRANSIENT)]
 
 TIMEOUT = 60_000  # ms: a busy 2-core machine
 

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console, report_error
 from overlay_core.errors import OverlayError
-
-
-def _day(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"found {value!r}; expected a date YYYY-MM-DD", param_hint=option) from None
 
 
 @app.command()
@@ -53,7 +44,7 @@ def backtest(
     ras = list(risk_aversion or [])
     try:
         settings = BacktestSettings(
-            start=_day(start, "--start"), end=_day(end, "--end"), frequency=frequency,  # type: ignore[arg-type]
+            start=parse_day(start, "--start"), end=parse_day(end, "--end"), frequency=frequency,  # type: ignore[arg-type]
             accounts=accounts, st_rate=st_rate, lt_rate=lt_rate, offset=offset, target=target,  # type: ignore[arg-type]
             symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else None,
             contribution=contribution, risk_aversion=ras[0] if ras else None, threshold=threshold,

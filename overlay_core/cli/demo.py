@@ -9,7 +9,6 @@ Works in a fresh clone with no setup. ``--summary-only`` prints the full firm su
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +17,7 @@ import typer
 from rich.console import Group
 from rich.table import Table
 
+from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console
 from overlay_core.demo.summary import FirmSummary, firm_summary
 
@@ -77,18 +77,10 @@ def demo(
     from overlay_core.store import Store
     from overlay_core.upload import read_upload
 
-    def day(v: str | None, opt: str) -> dt.date | None:
-        if v is None:
-            return None
-        try:
-            return dt.date.fromisoformat(v)
-        except ValueError:
-            raise typer.BadParameter(f"found {v!r}; expected a date YYYY-MM-DD", param_hint=opt) from None
-
     folder = upload_dir or demo_upload_dir()
     try:
         with console.status(f"Loading {folder} ..."):
-            book = read_upload(folder, as_of=day(as_of, "--as-of"), trade_date=day(trade_date, "--trade-date"))
+            book = read_upload(folder, as_of=parse_day(as_of, "--as-of"), trade_date=parse_day(trade_date, "--trade-date"))
         s = firm_summary(book)
         if summary_only:
             console.print(render_firm_summary(s))

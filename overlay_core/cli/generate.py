@@ -6,24 +6,15 @@ transactions, pending orders, price history, as_of.txt) is described in docs/dem
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console
 from overlay_core.demo.generate import DEMO_AS_OF, DEMO_SEED, HISTORY_YEARS, generate_book, write_book
-
-
-def _day(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"found {value!r}; expected a date YYYY-MM-DD", param_hint="--as-of") from None
 
 
 @app.command()
@@ -39,7 +30,7 @@ def generate(
     """Generate a realistic demo firm's daily upload (deterministic for a seed)."""
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter(f"found {fmt!r}; expected csv or parquet", param_hint="--format")
-    day = _day(as_of) or DEMO_AS_OF
+    day = parse_day(as_of, "--as-of") or DEMO_AS_OF
     t0 = time.perf_counter()
     with console.status(f"Generating {accounts:,} accounts (seed {seed}, as of {day})..."):
         book = generate_book(n_accounts=accounts, seed=seed, as_of=day, history_years=years, workers=workers)

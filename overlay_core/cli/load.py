@@ -6,7 +6,6 @@ quarantined accounts (stored; the quarantined accounts are listed).
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +14,7 @@ import typer
 from rich.table import Table
 
 from overlay_core.book import Book
+from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console, report_error
 from overlay_core.cli._views import problems_table
 from overlay_core.errors import OverlayError
@@ -23,18 +23,6 @@ from overlay_core.upload import read_upload
 EXIT_CLEAN = 0
 EXIT_REFUSED = 2
 EXIT_QUARANTINED = 3
-
-
-def parse_day(value: str | None, option: str) -> dt.date | None:
-    """An ISO date given on the command line (``YYYY-MM-DD``), or None."""
-    if value is None:
-        return None
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"found {value!r}; expected a date YYYY-MM-DD", param_hint=option) from None
 
 
 def summary_table(book: Book) -> Table:

@@ -18,22 +18,10 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console, report_error
 from overlay_core.errors import ConfigError, OverlayError
 from overlay_core.optimize.explain import ORDER_SCHEMA, Explanation, Proposal
-
-
-def _parse_day(value: str | None, option: str):  # noqa: ANN202 - a date or None
-    import datetime as dt
-
-    if value is None:
-        return None
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"found {value!r}; expected a date YYYY-MM-DD", param_hint=option) from None
 
 
 def orders_table(orders: pl.DataFrame, limit: int = 200) -> Table:
@@ -74,8 +62,8 @@ def rebalance(
     from overlay_core.tax import tax_state
     from overlay_core.upload import read_upload
 
-    day = _parse_day(as_of, "--as-of")
-    trade = _parse_day(trade_date, "--trade-date")
+    day = parse_day(as_of, "--as-of")
+    trade = parse_day(trade_date, "--trade-date")
     if solver is not None and solver not in ("clarabel", "ecos", "scs"):
         raise typer.BadParameter(f"found {solver!r}; expected clarabel, ecos or scs", param_hint="--solver")
     try:

@@ -17,19 +17,9 @@ import typer
 from rich.console import Group
 from rich.table import Table
 
+from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console, err_console, report_error
 from overlay_core.errors import OverlayError
-
-
-def _day(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"found {value!r}; expected a date YYYY-MM-DD", param_hint=option) from None
 
 
 def _usd(x: float) -> str:
@@ -122,8 +112,8 @@ def review(
     min_batch: int = typer.Option(25, "--min-batch", min=1, help="The fewest accounts of a batch (whole households)."),
 ) -> None:
     """Review every account of the book: the trade file, the review file, the block orders, the evidence."""
-    day = _day(as_of, "--as-of")
-    trade = _day(trade_date, "--trade-date")
+    day = parse_day(as_of, "--as-of")
+    trade = parse_day(trade_date, "--trade-date")
     try:
         result = run_review(upload_dir, out=out, as_of=day, trade_date=trade, store_path=store, scheduler=scheduler,
                             workers=workers, fresh=fresh, min_batch=min_batch)

@@ -19,7 +19,6 @@ function instead of being recomputed in every worker).
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -194,26 +193,6 @@ def _household_book(book: Book, ids: tuple[str, ...], decided: pl.DataFrame) -> 
     )
 
 
-_OLD = dt.date(1900, 1, 1)
-
-
-def _tax_state(book: Book) -> Any:
-    """`tax.tax_state(book)`; on a household slice whose first lot has no `acquired` (a tax-deferred or
-    tax-exempt account) polars 2.1 cannot build the term column from an object array that starts with
-    None, so those accounts' empty dates are then given as 1900-01-01 (outside any window; terms of
-    such accounts are never used: their sales are not taxed and their order lines carry no term)."""
-    from overlay_core.tax import tax_state
-
-    try:
-        return tax_state(book)
-    except pl.exceptions.ComputeError:
-        untaxed = pl.col("account_id").is_in(book.accounts.filter(pl.col("tax_status") != "taxable")["account_id"].to_list())
-        lots = book.lots.with_columns(
-            pl.when(untaxed).then(pl.col(c).fill_null(_OLD)).otherwise(pl.col(c)).alias(c) for c in ("acquired", "purchase_date")
-        )
-        return tax_state(replace(book, lots=lots))
-
-
 def _touches(ctx: _Context, account_id: str, decided: list[pl.DataFrame]) -> bool:
     """Whether the orders already decided in the household can change this account's wash-sale view:
     a loss sale (rule (b) may block its buys) or a buy of a wash group it holds lots of (rule (a) may
@@ -252,6 +231,7 @@ class HouseholdReview:
 
     def __call__(self, book: Book, account_ids: tuple[str, ...]) -> dict[str, AccountReview]:
         from overlay_core.optimize.build import rebalance_account
+        from overlay_core.tax import tax_state
 
         ctx = _context(book, self.inputs)
         out: dict[str, AccountReview] = {}
@@ -262,7 +242,7 @@ class HouseholdReview:
             try:
                 if decided and _touches(ctx, a, decided):
                     hb = _household_book(book, account_ids, pl.concat(decided))
-                    p = rebalance_account(hb, a, targets=ctx.targets, risk=ctx.risk, tax_state=_tax_state(hb), model_change=mc)
+                    p = rebalance_account(hb, a, targets=ctx.targets, risk=ctx.risk, tax_state=tax_state(hb), model_change=mc)
                 else:
                     p = rebalance_account(book, a, targets=ctx.targets, risk=ctx.risk, tax_state=ctx.tax, model_change=mc)
                 rev = account_review(p, reasons=tuple(self.reasons.get(a, ())))

@@ -45,7 +45,6 @@ from overlay_core.review.optimizer import (  # noqa: E402,F401
     _context,
     _Context,
     _household_book,
-    _tax_state,
     _touches,
     account_review,
     review_household,

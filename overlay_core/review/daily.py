@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +45,11 @@ from overlay_core.review.runner import BatchResult, RunStats
 TE_TRIGGER = 0.02  # annualized ex-ante tracking error above 2%
 HARVEST_TRIGGER = 0.005  # harvestable (not wash-blocked) losses above 0.5% of the account value
 MODEL_CHANGE_TOL = 1e-9  # a target weight that moved more than this is a model change
+#: calendar days after a wash-sale window ends during which an account underweight the freed group is
+#: optimized (the switch back from a harvest's substitute; `switch_back_candidates`)
+SWITCH_BACK_DAYS = 7
 #: the reasons an account is optimized (in this order in its `reasons`)
-TRIGGERS = ("liquidate", "restriction", "cash_need", "model_change", "drift", "tracking_error", "harvestable_losses")
+TRIGGERS = ("liquidate", "restriction", "cash_need", "model_change", "drift", "tracking_error", "harvestable_losses", "switch_back")
 NOT_TRADED = ("within_bands", "below_no_churn_threshold", "at_optimum")
 
 SCREEN_SCHEMA: dict[str, pl.DataType] = {
@@ -110,6 +114,79 @@ def _model_changes(book: Book, previous: Book | None) -> dict[str, tuple[str, ..
     return out
 
 
+def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days: int = SWITCH_BACK_DAYS) -> pl.DataFrame:
+    """Accounts that may switch back to a security whose wash-sale window ended in the last `days` days.
+
+    After a loss harvest of a wash group, rule (b) blocks its purchase in every account of the household
+    for 30 days; the accounts hold a substitute (or cash) meanwhile. Once the window has ended, going back
+    to the target's security may be worth its tax and cost (the substitute is off-target: tracking error),
+    but the move is usually too small for the bands or the 2% tracking-error trigger -- so without this
+    the account would keep the substitute until some other trigger fires. An account is a candidate when
+
+    - a taxable account of its household sold a security of wash group ``g`` at a loss (a sell
+      `transactions` row with ``realized_gain < 0``) on a day ``D`` with
+      ``trade_date - 30 - days < D + 1 <= trade_date - 30``, i.e. the first day a purchase no longer
+      washes it (``D + 31``) is today's trade date or one of the `days` - 1 days before;
+    - the tax engine does not block ``g`` today (no later loss of the group in the window: `tax.buy_blocks`);
+    - its target holds ``g`` and it is underweight ``g`` by more than its minimum trade.
+
+    Parameters
+    ----------
+    book : the day's book. tax : `tax.TaxState` of the book (`tax_state(book)`).
+    weights : frame [account_id, symbol, weight, target] (every held or targeted symbol, as fractions of
+        the account value: `targets.drift(...).securities`).
+    days : how long after the window the account is offered the switch back (calendar days, >= 1).
+
+    Returns
+    -------
+    frame [account_id, switch_back (list of wash groups, sorted)], only candidate accounts.
+    The optimizer decides whether switching back pays (its objective: tracking error against the tax of
+    selling the substitute and the trading cost, and the no-churn threshold).
+    """
+    out_schema = {"account_id": pl.String(), "switch_back": pl.List(pl.String())}
+    tx = book.transactions
+    td = book.trade_date
+    if not tx.height or days < 1:
+        return pl.DataFrame(schema=out_schema)
+    from overlay_core.tax.blocks import WINDOW_DAYS
+
+    first_free = pl.col("date") + pl.duration(days=WINDOW_DAYS + 1)
+    sec = book.securities.select("symbol", pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("g"))
+    acc = book.accounts.select(
+        "account_id", pl.coalesce(pl.col("household_id"), pl.col("account_id")).alias("hh"), pl.col("tax_status").fill_null("taxable")
+    )
+    lo = td - dt.timedelta(days=days - 1)
+    freed = (
+        tx.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0))
+        .join(acc.filter(pl.col("tax_status") == "taxable").select("account_id", "hh"), on="account_id", how="inner")
+        .filter((first_free <= td) & (first_free >= lo))
+        .join(sec, on="symbol", how="left")
+        .select("hh", pl.coalesce(pl.col("g"), pl.col("symbol")).alias("g"))
+        .unique()
+    )
+    if not freed.height:
+        return pl.DataFrame(schema=out_schema)
+    still = tax.buy_blocks.select("account_id", "wash_group").unique().rename({"wash_group": "g"})
+    values = account_values(book)
+    min_trade = book.policy.rebalance.min_trade_value
+    under = (
+        weights.join(sec, on="symbol", how="left")
+        .with_columns(pl.coalesce(pl.col("g"), pl.col("symbol")).alias("g"))
+        .group_by("account_id", "g")
+        .agg(pl.col("weight").fill_null(0.0).sum().alias("w"), pl.col("target").fill_null(0.0).sum().alias("t"))
+        .filter(pl.col("t") > 0)
+        .join(acc.select("account_id", "hh"), on="account_id", how="inner")
+        .join(freed, on=["hh", "g"], how="semi")
+        .join(still, on=["account_id", "g"], how="anti")
+        .join(values, on="account_id", how="left")
+        .join(book.accounts.select("account_id", "min_trade_value"), on="account_id", how="left")
+        .filter((pl.col("t") - pl.col("w")) * pl.col("value").fill_null(0.0) > pl.col("min_trade_value").fill_null(min_trade))
+    )
+    return under.group_by("account_id").agg(pl.col("g").sort().alias("switch_back")).select(
+        pl.col("account_id").cast(pl.String), pl.col("switch_back").cast(pl.List(pl.String))
+    )
+
+
 def screen(
     book: Book,
     inputs: DayInputs,
@@ -118,6 +195,7 @@ def screen(
     data: DataCheck | None = None,
     te_trigger: float = TE_TRIGGER,
     harvest_trigger: float = HARVEST_TRIGGER,
+    switch_back_days: int = SWITCH_BACK_DAYS,
 ) -> Screen:
     """Review every account (vectorized over the book) and decide which need the optimizer today.
 
@@ -126,16 +204,18 @@ def screen(
     firm-wide restricted list, substituted away), ``cash_need`` (a cash need, or cash below its minimum),
     ``model_change`` (its target moved since the previous stored upload), ``drift`` (the policy's
     ``[drift]`` bands), ``tracking_error`` (> `te_trigger`), ``harvestable_losses`` (taxable, unrealized
-    losses of lots not blocked by the wash-sale rule > `harvest_trigger` x value and > the minimum trade).
+    losses of lots not blocked by the wash-sale rule > `harvest_trigger` x value and > the minimum trade),
+    ``switch_back`` (the wash-sale window of a group its target holds ended in the last `switch_back_days`
+    calendar days and the account is underweight it: `switch_back_candidates`).
     """
     from overlay_core.targets.drift import drift as compute_drift
 
     data = data if data is not None else check_data(book, previous)
     targets, risk, tax = inputs.targets, inputs.risk, inputs.tax
     acc = book.accounts.select("account_id", "status", "tax_status", "cash", "cash_need", "min_cash_weight", "min_trade_value")
-    dr = compute_drift(book, targets, risk=risk).summary.select(
-        "account_id", pl.col("max_abs_drift").alias("drift"), "tracking_error", "needs_rebalance"
-    )
+    drifts = compute_drift(book, targets, risk=risk)
+    dr = drifts.summary.select("account_id", pl.col("max_abs_drift").alias("drift"), "tracking_error", "needs_rebalance")
+    switch = switch_back_candidates(book, tax, drifts.securities, days=switch_back_days)
     values = account_values(book)
     lots = tax.lots
     harvest = (
@@ -156,6 +236,7 @@ def screen(
         .join(values, on="account_id", how="left")
         .join(harvest, on="account_id", how="left")
         .join(breach, on="account_id", how="left")
+        .join(switch, on="account_id", how="left")
         .with_columns(
             pl.col("harvestable").fill_null(0.0),
             pl.col("n_breach").fill_null(0),
@@ -191,11 +272,14 @@ def screen(
                 "tracking_error": (r["tracking_error"] or 0.0) > te_trigger,
                 "harvestable_losses": r["tax_status"] == "taxable"
                 and r["harvestable"] > max(harvest_trigger * value, r["min_trade_value"] or min_trade),
+                "switch_back": bool(r["switch_back"]),
             }
             reasons = [k for k in TRIGGERS if trig[k]]
             decision = "optimize" if reasons else "no_trade"
             if not reasons:
                 reasons = ["within_bands"]
+            elif trig["switch_back"]:
+                detail = f"wash-sale window ended for {', '.join(r['switch_back'])}: the switch back is offered"
         rows.append(
             {
                 "account_id": r["account_id"],

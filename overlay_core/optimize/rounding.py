@@ -7,6 +7,8 @@ constraint checked again on the rounded numbers. Steps, in order:
 2. Round: a sale within half an increment of the lot's remainder sells the exact remainder; other sales to
    the nearest increment (whole shares for equity/etf, 0.001 for mutual funds and cash equivalents, the
    ``trade_increment`` for bonds); buys to the nearest increment too (step 4 shrinks them if cash is short).
+   Every quantity a step changes is put back on its grid by `snap` (a whole count of increments, exact
+   at any size: an account of billions buys 10^11 shares of a $0.01 stock).
 3. Drop the net order of a symbol worth less than ``min_trade_value`` -- never an exit a restriction requires.
 4. Repair cash: first shrink buys -- those whose shrinking pushes no band or cap over its limit first,
    then the smallest; then, if cash is still short of what the optimum reached (never below 0), sell more:
@@ -67,13 +69,45 @@ class Orders:
         return float(p.cash + np.dot(self.sell, p.lot_price) - np.dot(self.buy, p.prices))
 
 
-def _grid(x: np.ndarray, inc: np.ndarray, how: str) -> np.ndarray:
-    q = x / inc
+def snap(x: np.ndarray | float, inc: np.ndarray | float, how: str = "nearest") -> np.ndarray:
+    """Shares ``x`` on the increment grid ``inc`` (same shape, or broadcast): a whole number of increments.
+
+    ``how`` is ``nearest`` (half to even) or ``down`` (never more than ``x``, float noise forgiven). The
+    count of increments is rounded as a whole number and turned back into shares in one correctly
+    rounded operation: ``k / 1000`` for the decimal increments (0.001, 0.01, ...), ``k * inc`` for whole
+    ones (1, 5, 1000). So the result is the float nearest to the exact decimal ``k x inc``, whatever the
+    size (a $2 billion account in a $0.01 stock buys 10^11 shares), and snapping it again changes nothing;
+    its shortest text is that decimal (what the trade file writes).
+
+    (``np.round(x, 9)``, used before, multiplies by 10^9: above 2^53 / 10^9 = 9.007e6 shares it neither
+    snaps nor keeps an exact value, and its errors add up over the repairs and the polish.)
+    """
+    x = np.asarray(x, dtype=float)
+    inc = np.asarray(inc, dtype=float)
+    recip = np.rint(1.0 / inc)
+    decimal = (inc < 1.0) & (np.abs(recip * inc - 1.0) <= 1e-12)
+    q = np.where(decimal, x * recip, x / inc)
     if how == "down":
-        q = np.floor(q + 1e-9)
+        k = np.floor(q + 1e-9 + 4.0 * np.spacing(np.abs(q)))
+    elif how == "nearest":
+        k = np.rint(q)
     else:
-        q = np.round(q)
-    return np.round(q * inc, 9)
+        raise ValueError(f"how={how!r}; expected 'nearest' or 'down'")
+    return np.where(decimal, k / np.where(decimal, recip, 1.0), k * inc) + 0.0
+
+
+def on_grid(x: np.ndarray, inc: np.ndarray) -> np.ndarray:
+    """bool (same shape): shares ``x`` are on the increment grid ``inc``.
+
+    Within 1e-6 of an increment (float noise of a hand-made quantity), or exactly `snap`'s value (a large
+    quantity, whose float spacing is coarser than 1e-6 of an increment: 10^10 shares are 2e-6 apart).
+    """
+    grid = snap(x, inc)
+    return (np.abs(x - grid) <= 1e-6 * inc) | (x == grid)
+
+
+def _grid(x: np.ndarray, inc: np.ndarray, how: str) -> np.ndarray:
+    return snap(x, inc, how)
 
 
 def merit(f: Formulation, sell: np.ndarray, buy: np.ndarray, *, allowed: dict[int, np.ndarray] | None = None) -> float:
@@ -255,9 +289,9 @@ def polish(
             continue
         x = x2
         if j < m:
-            sell[j] = np.round(sell[j] + sign * lot_inc[j], 9)
+            sell[j] = float(snap(sell[j] + sign * lot_inc[j], lot_inc[j]))
         else:
-            buy[j - m] = np.round(buy[j - m] + sign * p.increment[j - m], 9)
+            buy[j - m] = float(snap(buy[j - m] + sign * p.increment[j - m], p.increment[j - m]))
         moves += 1
     return moves
 
@@ -322,7 +356,7 @@ def round_orders(o: Optimum) -> Orders:
             if short <= 0:
                 break
             cut = min(buy[i], np.ceil(short / p.prices[i] / inc[i] - 1e-9) * inc[i])
-            buy[i] = np.round(buy[i] - cut, 9)
+            buy[i] = float(snap(buy[i] - cut, inc[i], "down"))
             if buy[i] * p.prices[i] < p.min_trade_value:
                 buy[i] = 0.0
         notes.append("buys reduced to keep the cash floor after rounding")
@@ -338,7 +372,7 @@ def round_orders(o: Optimum) -> Orders:
                 break
             more = np.ceil(short / p.lot_price[l] / lot_inc[l] - 1e-9) * lot_inc[l]
             new = sell[l] + more
-            sell[l] = p.lot_shares[l] if new >= p.lot_shares[l] - lot_inc[l] / 2 else np.round(new, 9)
+            sell[l] = p.lot_shares[l] if new >= p.lot_shares[l] - lot_inc[l] / 2 else float(snap(new, lot_inc[l]))
         notes.append("sales added to keep the cash floor after rounding")
 
     # 5. the gain budget, if the optimum kept it
@@ -355,7 +389,8 @@ def round_orders(o: Optimum) -> Orders:
                     continue
                 excess = gain() - p.gain_allowance
                 cut = min(sell[l], np.ceil(excess / p.lot_gain_per_share[l] / lot_inc[l] - 1e-9) * lot_inc[l])
-                sell[l] = np.round(sell[l] - cut, 9)
+                # down: a lot's exact remainder off the grid (a fractional lot) is cut onto the grid
+                sell[l] = float(snap(sell[l] - cut, lot_inc[l], "down"))
                 if sell[l] < 1e-12:
                     sell[l] = 0.0
             # less sold may break the cash floor: shrink buys again (smallest first)
@@ -365,7 +400,7 @@ def round_orders(o: Optimum) -> Orders:
                 if buy[i] > 0:
                     short = cash_goal - cash_after()
                     cut = min(buy[i], np.ceil(short / p.prices[i] / inc[i] - 1e-9) * inc[i])
-                    buy[i] = np.round(buy[i] - cut, 9)
+                    buy[i] = float(snap(buy[i] - cut, inc[i], "down"))
             notes.append("sales reduced to keep the gain budget after rounding")
 
     # 5b. polish: one increment more or less on an existing order where that lowers the objective
@@ -427,11 +462,11 @@ def check_orders(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> list[s
     if len(wash_conflicts(p, sell, buy)):
         out.append("a buy and a loss sale of one wash group")
     inc = p.increment
-    on_grid_b = np.abs(buy / inc - np.round(buy / inc)) < 1e-6
+    on_grid_b = on_grid(buy, inc)
     if not on_grid_b.all():
         out.append("buy off its increment: " + ", ".join(p.symbols[i] for i in np.flatnonzero(~on_grid_b)))
     li = inc[p.lot_sec]
-    on_grid_s = (np.abs(sell / li - np.round(sell / li)) < 1e-6) | (np.abs(sell - p.lot_shares) < 1e-9)
+    on_grid_s = on_grid(sell, li) | (np.abs(sell - p.lot_shares) < 1e-9)
     if not on_grid_s.all():
         out.append("sale off its increment: " + ", ".join(p.lot_ids[l] for l in np.flatnonzero(~on_grid_s)))
     if p.status == "hold" and (np.any(sell > 0) or np.any(buy > 0)):

@@ -45,9 +45,11 @@ Money:
 - ``ytd_realized_st``/``ytd_realized_lt`` (taxable accounts) add the *recognized* gains (gain + the
   disallowed part of a washed loss), by the ledger's term; they restart at 0 when the year of the next
   `as_of` differs from the book's.
-- ``as_of`` = `next_as_of`; ``trade_date`` = the next NYSE business day after it; ``prices`` = the fill
-  day's closes (every symbol of the book's prices must have one); ``price_history`` gets those closes
-  (and any `price_history_append` rows) appended.
+- ``as_of`` = `next_as_of`; ``trade_date`` = the next NYSE business day after it; ``price_history`` gets
+  the fill day's closes (every symbol of the book's prices must have one), dated the fill day, and any
+  `price_history_append` rows (closes of the days after it, up to `next_as_of`); ``prices`` = each
+  symbol's latest of those closes, with its own date -- the fill day's closes when `next_as_of` is the
+  fill day or nothing later is appended (a close is never stamped with a later day's date).
 
 Money stays float64 at full precision; it is rounded to cents only when written (the upload writer).
 """
@@ -190,9 +192,11 @@ def fill_day(
         lot_id for sells). ``None`` or empty: only the pending orders fill.
     fill_prices : symbol -> the trade date's close (or a frame symbol, close), for every symbol of
         ``book.prices`` (and every symbol traded).
-    next_as_of : the next book's ``as_of`` (the date of `fill_prices`), on or after ``book.trade_date``.
-    price_history_append : extra (date, symbol, close) rows for the history (e.g. closes between the
-        trade date and `next_as_of`); the fill day's closes are appended anyway.
+    next_as_of : the next book's ``as_of``, on or after ``book.trade_date`` (`fill_prices` are the
+        trade date's closes, whatever `next_as_of`).
+    price_history_append : extra (date, symbol, close) rows for the history, dated up to `next_as_of`
+        (e.g. the closes of the days after the trade date up to `next_as_of`; the latest close of a
+        symbol becomes its price in the next book); the fill day's closes are appended anyway.
     flows : account_id, amount (USD; > 0 contribution, < 0 withdrawal), applied after the fills.
     trading_costs : charge ``cost_bps`` one way on each fill (module docstring).
     pay_cash_needs : pay each account's ``cash_need`` out of its cash after the fills.
@@ -231,7 +235,7 @@ def fill_day(
     missing = [s for s in needed if s not in px]
     if missing:
         raise FillError(
-            f"fill_prices: no close on {next_as_of} for {len(missing)} symbol(s): {', '.join(missing[:10])}"
+            f"fill_prices: no close on {fill_date} for {len(missing)} symbol(s): {', '.join(missing[:10])}"
             + (" ..." if len(missing) > 10 else "")
         )
     unknown_sec = sorted({s for s in trades["symbol"].to_list() if s not in meta})
@@ -425,15 +429,39 @@ def fill_day(
         ).alias("cash_need"),
     )
 
-    # ---- prices and history --------------------------------------------------------------------------
+    # ---- prices and history: the fill day's closes dated the fill day ------------------------------
     syms = book.prices["symbol"].to_list()
     prices = pl.DataFrame(
-        {"symbol": syms, "close": [float(px[s]) for s in syms], "date": [next_as_of] * len(syms)}, schema=schema(PRICES)
+        {"symbol": syms, "close": [float(px[s]) for s in syms], "date": [fill_date] * len(syms)}, schema=schema(PRICES)
     )
     add = [prices.select("date", "symbol", "close")]
     if price_history_append is not None and price_history_append.height:
-        add.insert(0, price_history_append.select(pl.col("date").cast(pl.Date), pl.col("symbol").cast(pl.String), pl.col("close").cast(pl.Float64)))
-    hist = pl.concat([book.price_history.select(list(schema(PRICE_HISTORY))), *add]).unique(["date", "symbol"], keep="last", maintain_order=True)
+        extra = price_history_append.select(pl.col("date").cast(pl.Date), pl.col("symbol").cast(pl.String), pl.col("close").cast(pl.Float64))
+        late = extra.filter(pl.col("date") > next_as_of)
+        if late.height:
+            raise FillError(
+                f"price_history_append: {late.height} row(s) after next_as_of {next_as_of} (first: {late['symbol'][0]} on {late['date'][0]}); "
+                "expected closes dated up to next_as_of (a later close would be look-ahead)"
+            )
+        add.insert(0, extra)
+        # each symbol's latest close up to next_as_of (the fill day's close where nothing later is given)
+        latest = pl.concat([extra, add[1]]).sort("date", maintain_order=True).group_by("symbol", maintain_order=True).last()
+        upd = {s: (d, c) for s, d, c in latest.select("symbol", "date", "close").iter_rows() if d > fill_date}
+        if upd:
+            prices = pl.DataFrame(
+                {
+                    "symbol": syms,
+                    "close": [float(upd[s][1]) if s in upd else float(px[s]) for s in syms],
+                    "date": [upd[s][0] if s in upd else fill_date for s in syms],
+                },
+                schema=schema(PRICES),
+            )
+    old_hist = book.price_history.select(list(schema(PRICE_HISTORY)))
+    new_rows = pl.concat(add)
+    if old_hist.height and new_rows["date"].min() > old_hist["date"].max() and not new_rows.select(pl.struct("date", "symbol").is_duplicated().any()).item():
+        hist = pl.concat([old_hist, new_rows])  # only later days, none twice: nothing to replace
+    else:
+        hist = pl.concat([old_hist, new_rows]).unique(["date", "symbol"], keep="last", maintain_order=True)
 
     nb = replace(
         book,

@@ -263,3 +263,34 @@ def test_a_buy_after_an_earlier_days_loss_is_reported(book):
     assert f.forward_wash_risk.rows() == [("A100", "VOO")]
     g = fill_day(book, _orders([("A100", "VEA", "BUY", 1.0, None)]), fill_prices=_prices(book), next_as_of=FILL)
     assert g.forward_wash_risk.height == 0
+
+
+def test_closes_keep_their_own_dates_when_next_as_of_is_later(book):
+    """The fill day's closes are the trade date's: history rows and prices carry the fill date, not
+    `next_as_of`'s, when the next book is days later; closes appended up to `next_as_of` become the
+    next book's prices, each symbol at its latest date."""
+    later = dt.date(2026, 11, 27)  # the Friday after the fill (Thanksgiving between)
+    px = _prices(book, 1.02)
+    nb = apply_fills(book, None, fill_prices=px, next_as_of=later)
+    assert nb.as_of == later and nb.trade_date == next_business_day(later)
+    assert nb.prices["date"].unique().to_list() == [FILL]
+    assert dict(zip(nb.prices["symbol"], nb.prices["close"])) == pytest.approx(px)
+    assert nb.price_history.filter(pl.col("date") == later).height == 0
+    filled = nb.price_history.filter(pl.col("date") == FILL)
+    assert dict(zip(filled["symbol"], filled["close"])) == pytest.approx(px)
+    # closes of the following days appended: the latest one of each symbol is the next book's price
+    syms = book.prices["symbol"].to_list()
+    app = pl.DataFrame(
+        {"date": [dt.date(2026, 11, 24)] * len(syms) + [later] * (len(syms) - 1), "symbol": syms + syms[1:],
+         "close": [px[s] * 1.01 for s in syms] + [px[s] * 1.03 for s in syms[1:]]},
+        schema={"date": pl.Date, "symbol": pl.String, "close": pl.Float64},
+    )
+    nb2 = apply_fills(book, None, fill_prices=px, next_as_of=later, price_history_append=app)
+    got = {s: (d, c) for s, c, d in nb2.prices.select("symbol", "close", "date").iter_rows()}
+    assert got[syms[0]] == (dt.date(2026, 11, 24), pytest.approx(px[syms[0]] * 1.01))
+    assert all(got[s] == (later, pytest.approx(px[s] * 1.03)) for s in syms[1:])
+    assert nb2.prices["symbol"].to_list() == syms
+    assert nb2.price_history.filter(pl.col("date") == FILL).height == len(syms)
+    assert nb2.price_history.height == book.price_history.height + 3 * len(syms) - 1
+    with pytest.raises(FillError, match="price_history_append: 1 row\\(s\\) after next_as_of 2026-11-27"):
+        apply_fills(book, None, fill_prices=px, next_as_of=later, price_history_append=app.head(1).with_columns(pl.lit(dt.date(2026, 11, 30)).alias("date")))

@@ -59,6 +59,12 @@ def _increment(sec_type: str, trade_increment: float | None) -> float:
     return 1.0
 
 
+def _of_account(frame: pl.DataFrame, account_id: str) -> pl.DataFrame:
+    """The rows of `account_id` (an empty frame as it is: most books have no blocks, substitutes or
+    pending orders, and a filter costs a query per account)."""
+    return frame if frame.height == 0 else frame.filter(pl.col("account_id") == account_id)
+
+
 def build_problem(
     book: Book,
     account_id: str,
@@ -101,20 +107,20 @@ def build_problem(
 
     # blocks from the targets (first reason) and the tax engine (rule (b))
     blocked = {
-        s: r for s, r in targets.blocked.filter(pl.col("account_id") == account_id).select("symbol", "reason").iter_rows()
+        s: r for s, r in _of_account(targets.blocked, account_id).select("symbol", "reason").iter_rows()
     }
     for s in at.buy_blocked_symbols:
         blocked.setdefault(s, "wash_sale")
-    never_sell = set(targets.never_sell.filter(pl.col("account_id") == account_id)["symbol"].to_list())
-    subs = targets.substitutes.filter(pl.col("account_id") == account_id)
+    never_sell = set(_of_account(targets.never_sell, account_id)["symbol"].to_list())
+    subs = _of_account(targets.substitutes, account_id)
     sub_to = set(subs["to_symbol"].to_list())
 
     # lots: uploaded (left after pending sells) + pending buys
     keep = at.available_shares > 1e-9
     lot_sym = [str(s) for s in at.symbol[keep]]
-    pend = book.pending_orders.filter(pl.col("account_id") == account_id)
-    pend_buys = pend.filter(pl.col("side") == "buy")
-    pend_sells = pend.filter(pl.col("side") == "sell")
+    pend = _of_account(book.pending_orders, account_id)
+    pend_buys = pend if pend.height == 0 else pend.filter(pl.col("side") == "buy")
+    pend_sells = pend if pend.height == 0 else pend.filter(pl.col("side") == "sell")
 
     held = set(lot_sym) | set(pend_buys["symbol"].to_list())
     universe = sorted((held | {s for s, w in tw.items() if s != CASH and w > 0}))
@@ -226,7 +232,8 @@ def build_problem(
     class_target = np.bincount(asset_class, weights=target, minlength=len(classes))
     class_band = np.maximum(drift_pol.asset_class_band_abs, drift_pol.asset_class_band_rel * class_target)
     caps = {}
-    for r in book.restrictions.filter((pl.col("kind") == "sector_max") & pl.col("account_id").is_in([account_id, FIRM_WIDE])).iter_rows(named=True):
+    restr = book.restrictions
+    for r in ([] if restr.height == 0 else restr.filter((pl.col("kind") == "sector_max") & pl.col("account_id").is_in([account_id, FIRM_WIDE])).iter_rows(named=True)):
         if r["limit"] is not None:
             caps[r["value"]] = min(caps.get(r["value"], np.inf), float(r["limit"]))
     sector_cap = np.array([caps.get(s, np.inf) for s in sectors], float)

@@ -16,9 +16,10 @@ Taxes (docs/analytics.md "Assumptions"):
 Summary figures (`summarize`), per strategy, averaged over its accounts:
 
 - ``pre_tax_return``: annualized time-weighted return with taxes treated as external flows;
-- ``after_tax_return``: annualized growth of the account's wealth with taxes settled from the account
-  (and the final year's tax settled at the end); ``after_tax_return_liquidated``: the same after
-  liquidating every lot at the end (tax of the liquidation included);
+- ``after_tax_return``: annualized time-weighted return with taxes settled from the account and flows
+  (contributions, withdrawals) external, the final year's tax settled at the end (without flows: the
+  growth of the account's wealth, final wealth / initial cash); ``after_tax_return_liquidated``: the same
+  after liquidating every lot at the end (tax of the liquidation included);
 - ``tax_alpha`` / ``tax_alpha_liquidated``: those minus buy-and-hold's (fractions per year);
 - ``harvest_yield``: losses harvested per year (allowed, before netting) over the mean account value;
 - ``tracking_error``: annualized standard deviation of the period return minus the target's (from the
@@ -105,11 +106,15 @@ def account_figures(periods: pl.DataFrame, final: dict[str, float], *, periods_p
     r_target = p["target_return"].to_numpy()
     years = final["years"]
     pre = _ann(float(np.prod(1.0 + r)), years)
-    invested = final["initial"] + float(flow.sum())
     wealth = final["value"] - final["tax_final"]
     wealth_liq = wealth - final["liquidation_tax"]
-    after = _ann(wealth / invested, years) if invested > 0 else float("nan")
-    after_liq = _ann(wealth_liq / invested, years) if invested > 0 else float("nan")
+    # after tax, time-weighted: taxes stay inside the return, flows (contributions, withdrawals) are
+    # external: (V_next - flow) / V per period, then the last year's tax (and the liquidation's) settled
+    # from the final value. Without flows this is wealth / initial (the products telescope).
+    growth_after = float(np.prod((nxt - flow) / v))
+    fv = final["value"]
+    after = _ann(growth_after * wealth / fv, years) if fv > 0 else float("nan")
+    after_liq = _ann(growth_after * wealth_liq / fv, years) if fv > 0 else float("nan")
     # the first period holds the funding day (cash until the first fills, the target invested): left out
     active = (r - r_target)[1:]
     te = float(np.std(active, ddof=1) * np.sqrt(periods_per_year)) if len(active) > 2 else float("nan")

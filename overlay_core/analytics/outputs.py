@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import polars as pl
 
 from overlay_core.analytics import charts
+from overlay_core.analytics.book_target import BookTarget
 from overlay_core.analytics.backtest import Backtest, BacktestSettings, run_backtest, settings_dict
 from overlay_core.market.prices import PriceSource
 
@@ -38,20 +39,21 @@ def frontier(
     settings: BacktestSettings,
     risk_aversions: Sequence[float] = (0.3, 1.0, 3.0, 10.0),
     on_point: Callable[[str], None] | None = None,
+    book_target: BookTarget | None = None,
 ) -> pl.DataFrame:
     """Tax alpha against realized tracking error: the optimizer at each risk aversion, the heuristic once.
 
     Columns: strategy, label, risk_aversion, tax_alpha, tax_alpha_liquidated, tracking_error, turnover,
-    harvest_yield, after_tax_return.
+    harvest_yield, after_tax_return. `book_target`: as for `run_backtest`.
     """
     rows = []
-    base = run_backtest(source, settings=settings, strategies=("buy_and_hold", "heuristic"))
+    base = run_backtest(source, settings=settings, strategies=("buy_and_hold", "heuristic"), book_target=book_target)
     r = base.results()
     h = r.filter(pl.col("strategy") == "heuristic").row(0, named=True)
     rows.append({**{k: h[k] for k in ("tax_alpha", "tax_alpha_liquidated", "tax_benefit", "active_return", "tracking_error", "turnover", "harvest_yield", "after_tax_return")}, "strategy": "heuristic", "label": f"{settings.threshold:.0%}", "risk_aversion": None})
     b = r.filter(pl.col("strategy") == "buy_and_hold").row(0, named=True)
     for ra in risk_aversions:
-        bt = run_backtest(source, settings=replace(settings, risk_aversion=float(ra)), strategies=("optimizer",))
+        bt = run_backtest(source, settings=replace(settings, risk_aversion=float(ra)), strategies=("optimizer",), book_target=book_target)
         o = bt.account_results().mean().row(0, named=True)
         rows.append({
             "strategy": "optimizer", "label": f"{ra:g}", "risk_aversion": float(ra),

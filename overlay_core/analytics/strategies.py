@@ -20,9 +20,17 @@ the same sector, then of the same asset class, that sit in another wash group an
 (b) lets the account buy today. On a universe of single stocks (the real history) this is the most
 correlated other stock of the sector: legal, since it is not substantially identical.
 
-A ``cash_need`` on the account (the backtest sets it to pay a year's tax) is raised by every strategy:
-the optimizer through its own cash-need constraint, the others by selling the lots with the highest
-basis per share first (the least tax) — `raise_cash`.
+A ``cash_need`` on the account (the backtest sets it to pay a year's tax and for each withdrawal: the
+contract's withdrawal mechanism) is raised by every strategy, each by its own rule:
+
+- the optimizer through its own cash-need constraint (the target rescaled to the value left after the
+  need; the lots chosen by the tax-aware problem);
+- `naive`: trades to the target weights of (value − need), relieving lots FIFO, topped up from the
+  largest holdings if whole shares leave the need short — pro rata to the target;
+- `buy_and_hold`: `raise_pro_rata`, every holding in proportion to its value, highest basis per share
+  first within a symbol (its weights, the drifted index, do not change);
+- `heuristic`: `raise_cash`, the lots with the highest basis per share over the price first, across
+  symbols (the least tax; losses first) — its own tax-aware rule, which lets the weights drift.
 """
 
 from __future__ import annotations
@@ -96,12 +104,16 @@ def _fifo(lots: pl.DataFrame) -> pl.DataFrame:
     return lots.sort("purchase_date", "lot_id")
 
 
-def raise_cash(book: Book, account_id: str, amount: float, *, exclude: frozenset[str] = frozenset()) -> list[tuple[str, str, float, str | None, str]]:
-    """SELL lines raising at least `amount` USD (whole shares), highest basis per share first (least tax)."""
+def raise_cash(
+    book: Book, account_id: str, amount: float, *, exclude: frozenset[str] = frozenset(), exclude_lots: frozenset[str] | set[str] = frozenset()
+) -> list[tuple[str, str, float, str | None, str]]:
+    """SELL lines raising at least `amount` USD (whole shares), highest basis per share first (least tax).
+
+    `exclude`: symbols not to sell; `exclude_lots`: lot_ids already sold by other lines of the day."""
     if amount <= 0:
         return []
     px = book.price_map
-    lots = book.lots.filter((pl.col("account_id") == account_id) & ~pl.col("symbol").is_in(list(exclude)))
+    lots = book.lots.filter((pl.col("account_id") == account_id) & ~pl.col("symbol").is_in(list(exclude)) & ~pl.col("lot_id").is_in(list(exclude_lots)))
     lots = lots.with_columns((pl.col("cost_basis").fill_null(0.0) / pl.col("shares") / pl.col("symbol").replace_strict(dict(px), return_dtype=pl.Float64)).alias("_r"))
     rows = []
     left = amount
@@ -112,6 +124,45 @@ def raise_cash(book: Book, account_id: str, amount: float, *, exclude: frozenset
         sh = min(float(r["shares"]), math.ceil(left / p))
         rows.append((r["symbol"], "SELL", sh, r["lot_id"], "cash_raise"))
         left -= sh * p
+    return rows
+
+
+LOT_ORDERS: tuple[str, ...] = ("hifo", "fifo")
+
+
+def raise_pro_rata(book: Book, account_id: str, amount: float, *, lot_order: str = "hifo") -> list[tuple[str, str, float, str | None, str]]:
+    """SELL lines raising at least `amount` USD (whole shares) from every held symbol in proportion to its
+    market value, so the weights of the holdings do not change (what an index fund's redemption does).
+
+    Each symbol sells ``ceil(amount x its share of the holdings / price)`` shares (capped at what is held);
+    within a symbol the lots are relieved ``hifo`` (highest basis per share first: the least tax) or
+    ``fifo`` (first purchased first: the IRS default). Whole-share rounding raises a little more than
+    `amount` (at most one share per symbol).
+    """
+    if amount <= 0:
+        return []
+    if lot_order not in LOT_ORDERS:
+        raise ValueError(f"lot_order: found {lot_order!r}; expected one of {', '.join(LOT_ORDERS)}")
+    px = book.price_map
+    lots = book.lots.filter(pl.col("account_id") == account_id)
+    held = _held(lots)
+    mv = {s: q * float(px[s]) for s, q in held.items() if q > 0}
+    total = sum(mv.values())
+    if total <= 0:
+        return []
+    share = min(amount / total, 1.0)
+    rows = []
+    for s in sorted(mv):
+        p = float(px[s])
+        left = min(float(math.ceil(share * mv[s] / p - 1e-9)), held[s]) if share < 1.0 else held[s]
+        sl = lots.filter(pl.col("symbol") == s)
+        sl = _fifo(sl) if lot_order == "fifo" else sl.with_columns((pl.col("cost_basis").fill_null(0.0) / pl.col("shares")).alias("_b")).sort(["_b", "lot_id"], descending=[True, False])
+        for r in sl.iter_rows(named=True):
+            if left <= 1e-9:
+                break
+            q = min(float(r["shares"]), left)
+            rows.append((s, "SELL", q, r["lot_id"], "cash_raise"))
+            left -= q
     return rows
 
 
@@ -169,6 +220,22 @@ def _held(lots: pl.DataFrame) -> dict[str, float]:
     return {s: float(v) for s, v in lots.group_by("symbol").agg(pl.col("shares").sum()).iter_rows()}
 
 
+def _merge_sells(rows: list[tuple[str, str, float, str | None, str]]) -> list[tuple[str, str, float, str | None, str]]:
+    """One SELL line per lot (shares added, the first line's reason kept); other lines unchanged."""
+    out: list[tuple[str, str, float, str | None, str]] = []
+    at: dict[str, int] = {}
+    for r in rows:
+        if r[1] == "SELL" and r[3] is not None and r[3] in at:
+            k = at[r[3]]
+            s, side, q, lot, reason = out[k]
+            out[k] = (s, side, q + r[2], lot, reason)
+            continue
+        if r[1] == "SELL" and r[3] is not None:
+            at[r[3]] = len(out)
+        out.append(r)
+    return out
+
+
 def naive(book: Book) -> pl.DataFrame:
     """Trade every account to its target weights whatever the tax (FIFO lot relief), cash need included."""
     targets = account_targets(book)
@@ -181,13 +248,13 @@ def naive(book: Book) -> pl.DataFrame:
         held = _held(lots)
         value = account_value(book, aid)
         need = float(a.get("cash_need") or 0.0)
-        invest = value - need
+        # the account's target weights already leave the cash need (and the cash floor) in cash
         tw = {s: w for s, w in targets.of(aid).items() if s != CASH}
         min_trade = float(a.get("min_trade_value") or book.policy.rebalance.min_trade_value)
         rows: list[tuple[str, str, float, str | None, str]] = []
         cash = float(a["cash"])
         for s in sorted(set(held) | set(tw)):
-            want = tw.get(s, 0.0) * max(invest, 0.0) / px[s]
+            want = tw.get(s, 0.0) * max(value, 0.0) / px[s]
             d = held.get(s, 0.0) - want
             if d * px[s] < min_trade or d < 1:
                 continue
@@ -202,8 +269,32 @@ def naive(book: Book) -> pl.DataFrame:
         held_after = dict(held)
         for s, side, q, _, _ in rows:
             held_after[s] -= q
+        if need > cash:
+            # whole shares and skipped small trades left the need short: sell more of the largest
+            # holdings, continuing each symbol's FIFO relief
+            for s in sorted(held_after, key=lambda x: (-held_after[x] * px[x], x)):
+                if cash >= need:
+                    break
+                extra = min(float(math.ceil((need - cash) / (px[s] * (1 - cost_bps)))), held_after[s])
+                if extra <= 0:
+                    continue
+                skip = held[s] - held_after[s]
+                for r in _fifo(lots.filter(pl.col("symbol") == s)).iter_rows(named=True):
+                    q = float(r["shares"])
+                    if skip >= q - 1e-9:
+                        skip -= q
+                        continue
+                    take = min(q - skip, extra)
+                    skip = 0.0
+                    rows.append((s, "SELL", take, r["lot_id"], "cash_raise"))
+                    extra -= take
+                    held_after[s] -= take
+                    cash += take * px[s] * (1 - cost_bps)
+                    if extra <= 1e-9:
+                        break
+        rows = _merge_sells(rows)
         budget = cash - need - _min_cash(book, a, value)
-        buys = [r for r in buy_to_target(book, aid, targets, max(budget, 0.0), held=held_after, value=max(invest, 0.0)) if r[2] * px[r[0]] >= min_trade]
+        buys = [r for r in buy_to_target(book, aid, targets, max(budget, 0.0), held=held_after, value=max(value, 0.0)) if r[2] * px[r[0]] >= min_trade]
         frames.append(_lines(book, aid, rows + buys, taxable=a["tax_status"] == "taxable", lots=lots))
     return pl.concat(frames) if frames else pl.DataFrame(schema=ORDER_SCHEMA)
 
@@ -211,7 +302,9 @@ def naive(book: Book) -> pl.DataFrame:
 def buy_and_hold(book: Book) -> pl.DataFrame:
     """Invest idle cash in the target (above the cash floor) when the account holds nothing; else hold.
 
-    A cash need is raised with `raise_cash` (highest basis first).
+    A cash need (a withdrawal, the tax of the sales it caused) beyond the cash is raised pro rata to the
+    holdings (`raise_pro_rata`, highest basis first within a symbol): the weights stay those of the
+    target index, as an index fund's redemption leaves them.
     """
     targets = None
     frames = []
@@ -223,9 +316,9 @@ def buy_and_hold(book: Book) -> pl.DataFrame:
         if lots.height == 0:
             targets = targets or account_targets(book)
             value = float(a["cash"])
-            rows = buy_to_target(book, aid, targets, value - need - _min_cash(book, a, value), held={}, value=value - need)
+            rows = buy_to_target(book, aid, targets, value - need - _min_cash(book, a, value), held={}, value=value)
         elif need > float(a["cash"]):
-            rows = raise_cash(book, aid, need - float(a["cash"]))
+            rows = raise_pro_rata(book, aid, need - float(a["cash"]), lot_order="hifo")
         frames.append(_lines(book, aid, rows, taxable=a["tax_status"] == "taxable", lots=lots))
     return pl.concat(frames) if frames else pl.DataFrame(schema=ORDER_SCHEMA)
 
@@ -310,7 +403,7 @@ def heuristic(*, threshold: float = 0.10, wait_days: int = 31, sweep: float = 0.
             cash = float(a["cash"])
             if lots.height == 0:
                 targets = targets or account_targets(book)
-                rows = buy_to_target(book, aid, targets, cash - need - _min_cash(book, a, cash), held={}, value=cash - need)
+                rows = buy_to_target(book, aid, targets, cash - need - _min_cash(book, a, cash), held={}, value=cash)
                 frames.append(_lines(book, aid, rows, taxable=taxable, lots=lots))
                 continue
             if not taxable:
@@ -382,14 +475,14 @@ def heuristic(*, threshold: float = 0.10, wait_days: int = 31, sweep: float = 0.
             #    else sweep idle cash (tax refunds, contributions) into the target's underweights
             value = account_value(book, aid)
             if need > cash:
-                rows += [r for r in raise_cash(book, aid, need - cash) if r[3] not in sold_lots]
+                rows += raise_cash(book, aid, need - cash, exclude_lots=sold_lots)
             elif cash - need - _min_cash(book, a, value) > sweep * value:
                 targets = targets or account_targets(book)
                 held = _held(lots)
                 for sym, side, q, _, _ in rows:
                     held[sym] = held.get(sym, 0.0) + (q if side == "BUY" else -q)
                 budget = cash - need - _min_cash(book, a, value)
-                rows += [r for r in buy_to_target(book, aid, targets, budget, held=held, value=value - need, reason="rebalance") if r[0] not in harvest and r[0] not in blocked_buy and r[0] not in buys]
+                rows += [r for r in buy_to_target(book, aid, targets, budget, held=held, value=value, reason="rebalance") if r[0] not in harvest and r[0] not in blocked_buy and r[0] not in buys]
             frames.append(_lines(book, aid, rows, taxable=taxable, lots=lots))
         return pl.concat(frames) if frames else pl.DataFrame(schema=ORDER_SCHEMA)
 

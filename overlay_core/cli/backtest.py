@@ -9,7 +9,7 @@ import typer
 
 from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console, report_error
-from overlay_core.errors import OverlayError
+from overlay_core.errors import ConfigError, OverlayError
 
 
 @app.command()
@@ -24,10 +24,15 @@ def backtest(
     lt_rate: float = typer.Option(0.15, "--lt-rate", help="Long-term gains rate."),
     risk_aversion: Optional[List[float]] = typer.Option(None, "--risk-aversion", help="The optimizer's risk aversion; give it several times for the frontier (the first is the main run)."),
     offset: str = typer.Option("outside", "--offset", help="outside: losses offset outside gains the year realized; carry: carried forward."),
-    target: str = typer.Option("index", "--target", help="index (equal weights drifting with prices) or equal (rebalanced)."),
+    target: str = typer.Option("index", "--target", help="index (the start weights drifting with prices), equal (rebalanced; not with --book) or fixed (a --book target's models as uploaded)."),
     threshold: float = typer.Option(0.10, "--threshold", help="The heuristic's harvest threshold (loss / basis)."),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated universe (default: every stock of the prices)."),
-    contribution: float = typer.Option(0.0, "--contribution", help="USD added to each account every period (>= 0)."),
+    contribution: float = typer.Option(0.0, "--contribution", help="USD added to each account on every flow date (>= 0)."),
+    withdrawal: float = typer.Option(0.0, "--withdrawal", help="USD taken out of each account on every flow date (>= 0), raised through the account's cash need."),
+    withdrawal_rate: float = typer.Option(0.0, "--withdrawal-rate", help="Share of the account's value taken out per year (e.g. 0.04), spread over the flow dates."),
+    flow_schedule: str = typer.Option("period", "--flow-schedule", help="Flow dates: period (every rebalance after the first) or annual (first rebalance of each year)."),
+    book: Optional[Path] = typer.Option(None, "--book", help="An upload folder (e.g. data/demo): backtest one of its targets on its price history, with its securities and policy."),
+    book_target: Optional[str] = typer.Option(None, "--book-target", help="The target_id of --book to hold (e.g. direct_index)."),
     store: Optional[Path] = typer.Option(None, "--store", help="The store to record the run in (default: $OVERLAY_STORE or ./overlay_store)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the store."),
     workers: int = typer.Option(0, "--workers", help="Processes the accounts are split over (0: this one)."),
@@ -42,32 +47,46 @@ def backtest(
     from overlay_core.market.prices import FramePriceSource, RealHistorySource
 
     ras = list(risk_aversion or [])
+    bt_target = None
     try:
+        if (book is None) != (book_target is None):
+            raise ConfigError("--book and --book-target go together: an upload folder and one of its target_ids")
+        if book is not None and prices is not None:
+            raise ConfigError("--prices with --book: the book's own price_history is used; give one of them")
         settings = BacktestSettings(
             start=parse_day(start, "--start"), end=parse_day(end, "--end"), frequency=frequency,  # type: ignore[arg-type]
             accounts=accounts, st_rate=st_rate, lt_rate=lt_rate, offset=offset, target=target,  # type: ignore[arg-type]
             symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else None,
-            contribution=contribution, risk_aversion=ras[0] if ras else None, threshold=threshold,
+            contribution=contribution, withdrawal=withdrawal, withdrawal_rate=withdrawal_rate, flow_schedule=flow_schedule,  # type: ignore[arg-type]
+            risk_aversion=ras[0] if ras else None, threshold=threshold,
         )
         settings.check()
-        source = FramePriceSource.from_file(prices) if prices else RealHistorySource()
+        if book is not None:
+            from overlay_core.analytics.book_target import BookTarget
+            from overlay_core.upload import read_upload
+
+            bt_target = BookTarget.from_book(read_upload(book), str(book_target))
+            source = bt_target.price_source()
+        else:
+            source = FramePriceSource.from_file(prices) if prices else RealHistorySource()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("backtest", total=None)
 
             def tick(name: str, k: int, n: int) -> None:
                 progress.update(task, description=f"{name} {k}/{n}", completed=k, total=n)
 
-            bt = run_backtest(source, settings=settings, on_period=tick, workers=workers)
+            bt = run_backtest(source, settings=settings, on_period=tick, workers=workers, book_target=bt_target)
             fr = None
             if len(ras) > 1:
                 progress.update(task, description="frontier", completed=0, total=None)
-                fr = frontier(source, settings=settings, risk_aversions=ras)
+                fr = frontier(source, settings=settings, risk_aversions=ras, book_target=bt_target)
         paths = write_outputs(bt, out, frontier_frame=fr)
         run_id = None if no_store else store_backtest(bt, store)
     except OverlayError as exc:
         raise typer.Exit(report_error(exc)) from None
     res = results_table(bt)
-    table = Table(title=f"backtest {bt.dates[0]} .. {bt.dates[-1]}, {settings.frequency}, {settings.accounts} account(s) per strategy")
+    what = f"target {bt_target.target_id} of {book}" if bt_target is not None else "index"
+    table = Table(title=f"backtest {bt.dates[0]} .. {bt.dates[-1]}, {what}, {settings.frequency}, {settings.accounts} account(s) per strategy")
     cols = ("tax_alpha", "tax_alpha_liquidated", "after_tax_return", "pre_tax_return", "harvest_yield", "tracking_error", "turnover")
     table.add_column("strategy")
     for c in cols:

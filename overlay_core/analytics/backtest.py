@@ -11,7 +11,8 @@ Each strategy's accounts start with cash on the first rebalance day and go throu
 2. at the first rebalance of a year, the previous year's tax (`accounting.annual_tax` on the tax
    engine's realized rows at the stated rates) is settled: a refund is credited to cash, a tax due is
    set as the account's ``cash_need``, which every strategy raises and the day loop pays out after the
-   fills;
+   fills; on a flow date a withdrawal is added to the ``cash_need`` the same way (the contract's
+   withdrawal mechanism) and a contribution is credited after the fills;
 3. the strategy's orders (``Book -> orders``, `strategies`) are filled by `simulate.fills.fill_day`
    at the trade date's close: the tax engine's lots and wash-sale rule, trading costs, cash guard,
    transactions and year-to-date gains — the same machinery as `overlay simulate`;
@@ -39,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from overlay_core.analytics.accounting import Carry, Offset, account_figures, annual_tax, by_year, summarize
+from overlay_core.analytics.book_target import BookTarget
 from overlay_core.analytics.strategies import STRATEGIES, Strategy, by_name
 from overlay_core.book import Book
 from overlay_core.contract import ACCOUNTS, LOTS, MODELS, PENDING_ORDERS, PRICE_HISTORY, PRICES, RESTRICTIONS, SECURITIES, TARGETS, TRANSACTIONS, empty_frame, schema
@@ -53,11 +55,13 @@ FREQUENCIES: tuple[str, ...] = ("daily", "weekly", "monthly")
 PERIODS_PER_YEAR = {"daily": 252.0, "weekly": 52.0, "monthly": 12.0}
 TARGET_ID = "T"
 MODEL_ID = "INDEX"
+TARGETS_KINDS: tuple[str, ...] = ("index", "equal", "fixed")
+FLOW_SCHEDULES: tuple[str, ...] = ("period", "annual")
 
 PERIOD_SCHEMA = {
     "strategy": pl.String(), "account_id": pl.String(), "date": pl.Date(), "trade_date": pl.Date(),
     "value": pl.Float64(), "cash": pl.Float64(), "pnl": pl.Float64(), "cost": pl.Float64(), "tax": pl.Float64(),
-    "tax_due": pl.Float64(), "flow": pl.Float64(), "sold": pl.Float64(), "bought": pl.Float64(),
+    "tax_due": pl.Float64(), "flow": pl.Float64(), "withdrawn": pl.Float64(), "sold": pl.Float64(), "bought": pl.Float64(),
     "realized_st": pl.Float64(), "realized_lt": pl.Float64(), "losses_harvested": pl.Float64(),
     "target_return": pl.Float64(), "n_orders": pl.Int64(),
 }
@@ -74,10 +78,21 @@ class BacktestSettings:
         with ``initial_cash x (1 + k / accounts)`` USD, so whole-share rounding differs a little.
     st_rate, lt_rate : combined marginal rates on short/long-term gains.
     offset : ``outside`` or ``carry`` (`accounting.annual_tax`).
-    target : ``index`` or ``equal`` (module docstring).
-    symbols : the universe (default: every symbol of the source but the ``SP500`` index).
-    contribution : USD added to each account at every rebalance after the first (>= 0; withdrawals are
-        not supported yet).
+    target : ``index`` or ``equal`` (module docstring); with a `book_target`, ``index`` (its models drift
+        with prices) or ``fixed`` (its models' weights as uploaded).
+    symbols : the universe (default: every symbol of the source but the ``SP500`` index; with a book
+        target, its universe).
+    contribution : USD added to each account on every flow date (>= 0).
+    withdrawal : USD taken out of each account on every flow date (>= 0).
+    withdrawal_rate : share of the account's value taken out per year (in [0, 1)): on each flow date of
+        the ``period`` schedule ``withdrawal_rate / periods per year`` of the value on that day, on the
+        ``annual`` schedule ``withdrawal_rate`` of it. A withdrawal (amount + rate) is capped at the
+        value less the tax due. It is set as the account's ``cash_need`` (the contract's withdrawal
+        mechanism): each strategy raises it by its own rule and the day loop pays it out after the fills
+        (tax first, then the withdrawal; what is short stays due to the next period).
+    flow_schedule : ``period`` (every rebalance after the first) or ``annual`` (the first rebalance of
+        each calendar year after the start).
+    book_target_id : the upload target backtested (set by `run_backtest` from its ``book_target``).
     cost_bps : one-way trading cost. cash_floor : minimum cash weight.
     risk_aversion : the optimizer's ``[rebalance] risk_aversion`` (None: the policy default).
     threshold : the heuristic's harvest threshold (loss over basis).
@@ -95,6 +110,10 @@ class BacktestSettings:
     target: Literal["index", "equal"] = "index"
     symbols: tuple[str, ...] | None = None
     contribution: float = 0.0
+    withdrawal: float = 0.0
+    withdrawal_rate: float = 0.0
+    flow_schedule: Literal["period", "annual"] = "period"
+    book_target_id: str | None = None
     cost_bps: float = 5.0
     cash_floor: float = 0.005
     risk_aversion: float | None = None
@@ -113,10 +132,16 @@ class BacktestSettings:
                 raise ConfigError(f"--{name.replace('_', '-')}: found {v}; expected a fraction in [0, 1)")
         if self.offset not in ("outside", "carry"):
             raise ConfigError(f"offset: found {self.offset!r}; expected 'outside' or 'carry'")
-        if self.target not in ("index", "equal"):
-            raise ConfigError(f"target: found {self.target!r}; expected 'index' or 'equal'")
+        if self.target not in TARGETS_KINDS:
+            raise ConfigError(f"target: found {self.target!r}; expected one of {', '.join(TARGETS_KINDS)}")
         if self.contribution < 0:
-            raise ConfigError(f"--contribution: found {self.contribution}; expected >= 0 (withdrawals are not supported by the backtest yet)")
+            raise ConfigError(f"--contribution: found {self.contribution}; expected >= 0 (a withdrawal is --withdrawal or --withdrawal-rate)")
+        if self.withdrawal < 0:
+            raise ConfigError(f"--withdrawal: found {self.withdrawal}; expected USD >= 0 (the amount taken out on each flow date)")
+        if not 0.0 <= self.withdrawal_rate < 1.0:
+            raise ConfigError(f"--withdrawal-rate: found {self.withdrawal_rate}; expected a fraction of the value per year in [0, 1)")
+        if self.flow_schedule not in FLOW_SCHEDULES:
+            raise ConfigError(f"--flow-schedule: found {self.flow_schedule!r}; expected one of {', '.join(FLOW_SCHEDULES)}")
         if self.initial_cash <= 0:
             raise ConfigError(f"initial_cash: found {self.initial_cash}; expected > 0")
         if self.start and self.end and self.start >= self.end:
@@ -241,9 +266,12 @@ def _sector_of(symbols: Sequence[str], universe: pl.DataFrame | None) -> dict[st
     return {s: REAL_SECTORS.get(s) for s in symbols}
 
 
-def _policy(settings: BacktestSettings) -> Policy:
-    p = Policy()
-    reb = replace(p.rebalance, st_rate=settings.st_rate, lt_rate=settings.lt_rate, cost_bps=settings.cost_bps, cash_floor=settings.cash_floor)
+def _policy(settings: BacktestSettings, base: Policy | None = None) -> Policy:
+    """The backtest's policy: `base` (an upload's, or the defaults) with the settings' rates, cost, cash
+    floor and risk aversion, and no daily turnover cap (a transition tool: every strategy invests its
+    funding cash on the first day)."""
+    p = base or Policy()
+    reb = replace(p.rebalance, st_rate=settings.st_rate, lt_rate=settings.lt_rate, cost_bps=settings.cost_bps, cash_floor=settings.cash_floor, max_turnover=1.0)
     if settings.risk_aversion is not None:
         reb = replace(reb, risk_aversion=float(settings.risk_aversion))
     return replace(p, rebalance=reb)
@@ -262,6 +290,27 @@ def _models(weights: Mapping[str, float]) -> pl.DataFrame:
     return _frame(MODELS, [{"model_id": MODEL_ID, "symbol": s, "weight": w} for s, w in weights.items()])
 
 
+def _rel(settings: BacktestSettings, m: _Market, i0: int, i: int) -> dict[str, float] | None:
+    """symbol -> close on day i / close on day i0 (a drifting target), or None (``fixed``)."""
+    if settings.target == "fixed":
+        return None
+    return dict(zip(m.symbols, (m.close[i] / m.close[i0]).tolist()))
+
+
+def _target_models(settings: BacktestSettings, m: _Market, i0: int, i: int, bt: BookTarget | None) -> pl.DataFrame:
+    """The models frame of the book of day i (the built-in index, or the upload target's models)."""
+    if bt is None:
+        return _models(_target_weights(settings, m, i0, i))
+    return bt.models_at(_rel(settings, m, i0, i))
+
+
+def _target_flat(settings: BacktestSettings, m: _Market, i0: int, i: int, bt: BookTarget | None) -> dict[str, float]:
+    """symbol -> the target's weight on day i (``$CASH`` included for a book target)."""
+    if bt is None:
+        return _target_weights(settings, m, i0, i)
+    return bt.flat_weights(_rel(settings, m, i0, i))
+
+
 def initial_book(
     settings: BacktestSettings,
     m: _Market,
@@ -271,19 +320,30 @@ def initial_book(
     universe: pl.DataFrame | None = None,
     history_days: int = 505,
     account_indices: Sequence[int] | None = None,
+    book_target: BookTarget | None = None,
 ) -> Book:
-    """The first day's book: the accounts hold only cash; the target is the universe's index.
+    """The first day's book: the accounts hold only cash; the target is the universe's index, or the
+    upload target `book_target` (its securities rows, models, target and policy).
 
     `account_indices` (0-based, default all of ``settings.accounts``) picks the accounts of this book (a
     worker's share when the accounts are split over processes)."""
-    sectors = _sector_of(m.symbols, universe)
-    ac = dict(zip(universe["symbol"].to_list(), universe["asset_class"].to_list())) if universe is not None and "asset_class" in universe.columns else {}
-    sec = _frame(SECURITIES, [{"symbol": s, "asset_class": ac.get(s, "us_large_cap"), "type": "equity", "sector": sectors.get(s), "wash_group": s} for s in m.symbols])
+    if book_target is not None:
+        sec = book_target.securities.filter(pl.col("symbol").is_in(m.symbols))
+        target_id = book_target.target_id
+        targets = book_target.targets
+        policy = _policy(settings, book_target.policy)
+    else:
+        sectors = _sector_of(m.symbols, universe)
+        ac = dict(zip(universe["symbol"].to_list(), universe["asset_class"].to_list())) if universe is not None and "asset_class" in universe.columns else {}
+        sec = _frame(SECURITIES, [{"symbol": s, "asset_class": ac.get(s, "us_large_cap"), "type": "equity", "sector": sectors.get(s), "wash_group": s} for s in m.symbols])
+        target_id = TARGET_ID
+        targets = _frame(TARGETS, [{"target_id": TARGET_ID, "model_id": MODEL_ID, "weight": 1.0}])
+        policy = _policy(settings)
     accounts = _frame(
         ACCOUNTS,
         [
             {
-                "account_id": f"A{k + 1:03d}", "target_id": TARGET_ID, "tax_status": "taxable",
+                "account_id": f"A{k + 1:03d}", "target_id": target_id, "tax_status": "taxable",
                 "cash": settings.initial_cash * (1.0 + k / settings.accounts), "household_id": f"A{k + 1:03d}", "status": "active",
                 "st_rate": settings.st_rate, "lt_rate": settings.lt_rate, "min_cash_weight": 0.0, "cash_need": 0.0,
                 "ytd_realized_st": 0.0, "ytd_realized_lt": 0.0,
@@ -294,12 +354,12 @@ def initial_book(
     return Book(
         as_of=m.dates[i],
         trade_date=m.dates[trade_i],
-        policy=_policy(settings),
+        policy=policy,
         securities=sec,
         prices=m.frame_at(i),
         price_history=m.history(i, history_days),
-        models=_models(_target_weights(settings, m, i, i)),
-        targets=_frame(TARGETS, [{"target_id": TARGET_ID, "model_id": MODEL_ID, "weight": 1.0}]),
+        models=_target_models(settings, m, i, i, book_target),
+        targets=targets,
         accounts=accounts,
         lots=empty_frame(LOTS),
         restrictions=empty_frame(RESTRICTIONS),
@@ -369,6 +429,7 @@ def run_backtest(
     universe: pl.DataFrame | None = None,
     on_period: Callable[[str, int, int], None] | None = None,
     workers: int = 0,
+    book_target: BookTarget | None = None,
     _account_indices: Sequence[int] | None = None,
 ) -> Backtest:
     """Run every strategy through the source's history (module docstring).
@@ -384,6 +445,9 @@ def run_backtest(
     workers : ``> 1`` splits the accounts over that many processes (each account is its own household and
         the target does not depend on the accounts, so the split changes no figure); strategies must then
         be given by name. The result then has no ``final_books``.
+    book_target : an upload's target (`book_target.BookTarget`): the accounts hold that target, the
+        books its models (drifting with ``target="index"``, as uploaded with ``"fixed"``), securities
+        and policy; the universe defaults to its own. `source` is then usually ``book_target.price_source()``.
 
     Raises
     ------
@@ -392,10 +456,23 @@ def run_backtest(
     from overlay_core.simulate.fills import fill_day
 
     settings.check()
+    if book_target is not None:
+        if settings.target == "equal":
+            raise ConfigError("--target equal: a book target's weights are its models'; expected index (drifting) or fixed")
+        if settings.book_target_id not in (None, book_target.target_id):
+            raise ConfigError(f"book_target_id: found {settings.book_target_id!r}; the book target is {book_target.target_id!r}")
+        settings = replace(settings, book_target_id=book_target.target_id)
+    elif settings.target == "fixed" or settings.book_target_id is not None:
+        raise ConfigError("--target fixed / a book target id needs an upload's target (--book DIR --book-target ID)")
     strategies = tuple(strategies)
     if workers > 1 and settings.accounts > 1 and _account_indices is None:
-        return _run_parallel(source, settings=settings, strategies=strategies, universe=universe, workers=workers)
-    symbols = list(settings.symbols) if settings.symbols else [s for s in source.symbols() if s != "SP500"]
+        return _run_parallel(source, settings=settings, strategies=strategies, universe=universe, workers=workers, book_target=book_target)
+    if settings.symbols:
+        symbols = list(settings.symbols)
+    elif book_target is not None:
+        symbols = [s for s in book_target.symbols() if s in set(source.symbols())]
+    else:
+        symbols = [s for s in source.symbols() if s != "SP500"]
     m = _market(source, symbols, settings.start, settings.end)
     first = next((i for i, d in enumerate(m.dates) if (settings.start is None or d >= settings.start) and i >= settings.min_history_days - 1), None)
     if first is None or first >= len(m.dates) - 2:
@@ -406,7 +483,7 @@ def run_backtest(
     days = m.dates[first:]
     reb = [first + j for j in schedule(days, settings.frequency)]
     last = len(m.dates) - 1
-    policy = _policy(settings)
+    policy = _policy(settings, book_target.policy if book_target is not None else None)
     hist_days = policy.risk.lookback_days + 1
     years = (m.dates[last] - m.dates[reb[0]]).days / 365.25
 
@@ -418,10 +495,11 @@ def run_backtest(
     final_books: dict[str, Book] = {}
     for name, strat in _resolve(strategies, settings):
         t0 = time.perf_counter()
-        book = initial_book(settings, m, reb[0], reb[0] + 1, universe=universe, history_days=hist_days, account_indices=_account_indices)
+        book = initial_book(settings, m, reb[0], reb[0] + 1, universe=universe, history_days=hist_days, account_indices=_account_indices, book_target=book_target)
         initial = dict(zip(book.accounts["account_id"].to_list(), book.accounts["cash"].to_list()))
         realized_year: dict[str, list[float]] = {a: [0.0, 0.0] for a in initial}
         carry: dict[str, Carry] = {a: Carry() for a in initial}
+        owed_tax: dict[str, float] = {a: 0.0 for a in initial}  # the tax part of the account's cash_need
         for k, i in enumerate(reb):
             t = i + 1
             nxt = reb[k + 1] if k + 1 < len(reb) else last
@@ -435,7 +513,11 @@ def run_backtest(
                     tax_due[a], carry[a] = annual_tax(st, lt, st_rate=settings.st_rate, lt_rate=settings.lt_rate, offset=settings.offset, carry=carry[a])
                     realized_year[a] = [0.0, 0.0]
             refund = {a: -min(v, 0.0) for a, v in tax_due.items()}
-            flow = {a: (settings.contribution if k > 0 else 0.0) for a in ids}
+            for a in ids:
+                owed_tax[a] += max(tax_due[a], 0.0)
+            flow_day = k > 0 and (settings.flow_schedule == "period" or m.dates[i].year != m.dates[reb[k - 1]].year)
+            contrib = settings.contribution if flow_day else 0.0
+            flow = {a: contrib for a in ids}
             acc = book.accounts.with_columns(
                 (pl.col("cash") + pl.col("account_id").replace_strict(refund, return_dtype=pl.Float64)).alias("cash"),
                 (pl.col("cash_need").fill_null(0.0) + pl.col("account_id").replace_strict({a: max(v, 0.0) for a, v in tax_due.items()}, return_dtype=pl.Float64)).alias("cash_need"),
@@ -444,8 +526,16 @@ def run_backtest(
             # the lots are the previous fills' (a refund or a cash need changes only the accounts)
             hold_before = _holdings(book) if k == 0 else hold_after
             values = _values(book, px_a, holdings=hold_before)  # after the refund
+            if flow_day and (settings.withdrawal > 0 or settings.withdrawal_rate > 0):
+                # a withdrawal is a cash need (the contract's mechanism), capped at what the account holds
+                rate = settings.withdrawal_rate / (PERIODS_PER_YEAR[settings.frequency] if settings.flow_schedule == "period" else 1.0)
+                need_now = dict(zip(acc["account_id"].to_list(), acc["cash_need"].to_list()))
+                wd = {a: max(min(settings.withdrawal + rate * values[a], values[a] - float(need_now[a] or 0.0)), 0.0) for a in ids}
+                book = replace(book, accounts=acc.with_columns(
+                    (pl.col("cash_need") + pl.col("account_id").replace_strict(wd, return_dtype=pl.Float64)).alias("cash_need"),
+                ))
             orders = strat(book)
-            flows = pl.DataFrame({"account_id": list(flow), "amount": list(flow.values())}, schema={"account_id": pl.String(), "amount": pl.Float64()}) if settings.contribution else None
+            flows = pl.DataFrame({"account_id": list(flow), "amount": list(flow.values())}, schema={"account_id": pl.String(), "amount": pl.Float64()}) if contrib else None
             # the closes after the fill day up to the next rebalance day: the next book's prices and history
             f = fill_day(book, orders, fill_prices=px_t, next_as_of=m.dates[nxt], flows=flows, price_history_append=m.rows(t + 1, nxt) if nxt > t else None)
             hold_after = _holdings(f.book)
@@ -469,8 +559,8 @@ def run_backtest(
             })
             n_orders = dict(orders.group_by("account_id").len().iter_rows()) if orders.height else {}
             cash_of = dict(zip(book.accounts["account_id"].to_list(), book.accounts["cash"].to_list()))
-            tw = _target_weights(settings, m, reb[0], i)
-            target_ret = float(sum(w * (px_n[s] / px_a[s] - 1.0) for s, w in tw.items()))
+            tw = _target_flat(settings, m, reb[0], i, book_target)
+            target_ret = float(sum(w * (px_n[s] / px_a[s] - 1.0) for s, w in tw.items() if s in px_a))  # $CASH: 0
             for a in ids:
                 fa = fagg.get(a, {})
                 ra = ragg.get(a, {})
@@ -478,11 +568,15 @@ def run_backtest(
                 realized_year[a][0] += st
                 realized_year[a][1] += lt
                 pnl = sum(q * (px_t[s] - px_a[s]) for s, q in hold_before[a].items()) + sum(q * (px_n[s] - px_t[s]) for s, q in hold_after[a].items())
+                # the day loop paid the cash need: the tax owed first, then the withdrawal
+                tax_paid = min(paid.get(a, 0.0), owed_tax[a])
+                owed_tax[a] -= tax_paid
+                withdrawn = paid.get(a, 0.0) - tax_paid
                 periods.append({
                     "strategy": name, "account_id": a, "date": m.dates[i], "trade_date": m.dates[t],
                     "value": values[a] - refund[a], "cash": float(cash_of[a]),
                     "pnl": pnl, "cost": float(fa.get("cost") or 0.0),
-                    "tax": paid.get(a, 0.0) - refund[a], "tax_due": tax_due[a], "flow": flow[a],
+                    "tax": tax_paid - refund[a], "tax_due": tax_due[a], "flow": flow[a] - withdrawn, "withdrawn": withdrawn,
                     "sold": float(fa.get("sold") or 0.0), "bought": float(fa.get("bought") or 0.0),
                     "realized_st": st, "realized_lt": lt, "losses_harvested": max(float(ra.get("harvested") or 0.0), 0.0),
                     "target_return": target_ret,
@@ -495,7 +589,7 @@ def run_backtest(
             book = replace(
                 nb,
                 price_history=nb.price_history.filter(pl.col("date") >= m.dates[max(0, nxt - hist_days + 1)]),
-                models=_models(_target_weights(settings, m, reb[0], nxt)),
+                models=_target_models(settings, m, reb[0], nxt, book_target),
                 trade_date=m.dates[tnext],
             )
             if on_period is not None:
@@ -506,13 +600,14 @@ def run_backtest(
         liq = _liquidation_gains(book, px_e, m.dates[last])
         for a in book.accounts["account_id"].to_list():
             st, lt = realized_year[a]
-            owed = float(book.accounts.filter(pl.col("account_id") == a)["cash_need"].fill_null(0.0)[0])
+            need_left = float(book.accounts.filter(pl.col("account_id") == a)["cash_need"].fill_null(0.0)[0])
+            owed = owed_tax[a]
             tax_final, c2 = annual_tax(st, lt, st_rate=settings.st_rate, lt_rate=settings.lt_rate, offset=settings.offset, carry=carry[a])
             tax_liq, _ = annual_tax(st + liq[a][0], lt + liq[a][1], st_rate=settings.st_rate, lt_rate=settings.lt_rate, offset=settings.offset, carry=carry[a])
             finals.append({
                 "strategy": name, "account_id": a, "date": m.dates[last], "value": values[a], "tax_final": tax_final + owed,
                 "liquidation_tax": tax_liq - tax_final, "initial": float(initial[a]), "years": years,
-                "unrealized_st": liq[a][0], "unrealized_lt": liq[a][1],
+                "unrealized_st": liq[a][0], "unrealized_lt": liq[a][1], "withdrawal_unpaid": max(need_left - owed, 0.0),
             })
         timings[name] = time.perf_counter() - t0
         final_books[name] = book
@@ -531,12 +626,12 @@ def run_backtest(
 
 
 def _worker(args: tuple) -> Backtest:
-    source, settings, strategies, universe, indices = args
-    bt = run_backtest(source, settings=settings, strategies=strategies, universe=universe, _account_indices=indices)
+    source, settings, strategies, universe, indices, book_target = args
+    bt = run_backtest(source, settings=settings, strategies=strategies, universe=universe, book_target=book_target, _account_indices=indices)
     return replace(bt, final_books={})
 
 
-def _run_parallel(source: PriceSource, *, settings: BacktestSettings, strategies: tuple, universe: pl.DataFrame | None, workers: int) -> Backtest:
+def _run_parallel(source: PriceSource, *, settings: BacktestSettings, strategies: tuple, universe: pl.DataFrame | None, workers: int, book_target: BookTarget | None = None) -> Backtest:
     """The accounts split round-robin over `workers` processes; the records concatenated in account order."""
     import multiprocessing as mp
     import os
@@ -550,7 +645,7 @@ def _run_parallel(source: PriceSource, *, settings: BacktestSettings, strategies
     groups = [list(range(g, settings.accounts, n)) for g in range(n)]
     # spawn, not fork: a forked child of a process that used polars' thread pool can deadlock
     with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as ex:
-        parts = list(ex.map(_worker, [(source, settings, strategies, universe, g) for g in groups]))
+        parts = list(ex.map(_worker, [(source, settings, strategies, universe, g, book_target) for g in groups]))
     order = {name: i for i, name in enumerate(s for s in strategies)}
 
     def cat(frames: list[pl.DataFrame], by: list[str]) -> pl.DataFrame:

@@ -5,6 +5,10 @@ the daily review of every account (`overlay_core.review.daily.review_book`, as `
 with the store at its default path (or ``--store``), writes the trade, review and block files to
 ``./out/demo`` (or ``--out``; folders are created), and prints the review summary and where the files are.
 Works in a fresh clone with no setup. ``--summary-only`` prints the full firm summary and reviews nothing.
+
+With the embedded demo book, the store first receives the firm's 20 past daily reviews shipped in
+``data/demo_history`` (`overlay_core.demo.pipeline.import_history`: seconds, once; a second run finds
+them there), so the dashboards and reports have a history on the first run. ``--no-history`` skips it.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def demo(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="A Dask scheduler tcp://HOST:PORT (default: local)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start a new attempt instead of resuming the day's stored run."),
     summary_only: bool = typer.Option(False, "--summary-only", help="Only print the firm summary (no review)."),
+    history: bool = typer.Option(True, "--history/--no-history", help="Import the embedded demo's 20 past daily reviews into the store first."),
 ) -> None:
     """The main job on the demo firm: review every account, write the day's files, print the summary."""
     from overlay_core.cli._app import report_error
@@ -87,12 +92,36 @@ def demo(
             return
         console.print(render_firm_brief(s))
         with Store.open(store) as st:
+            if history and upload_dir is None:
+                _import_history(st, book)
             result = review_book(book, store=st, out_dir=out, workers=workers, scheduler=scheduler, fresh=fresh, progress=True)
             where = st.path
     except OverlayError as exc:
         raise typer.Exit(report_error(exc)) from None
     console.print(render_review_summary(result, as_of=book.as_of))
     console.print("files:\n" + render_files(result) + f"\n  {'store':<12} {where} (run {result.run_id})")
+
+
+def _import_history(st, book) -> None:  # noqa: ANN001 - a Store and a Book
+    """Import the shipped history into the store (a line says what happened); a refusal is a warning."""
+    from overlay_core.demo.pipeline import import_history
+    from overlay_core.errors import StoreError
+
+    try:
+        with console.status("Importing the demo's history ..."):
+            status, s = import_history(st, book)
+    except StoreError as exc:
+        console.print(f"[yellow]history not imported:[/yellow] {exc}")
+        return
+    if status == "imported":
+        console.print(
+            f"history: imported {len(s.runs)} past daily reviews ({s.as_of[0]} to {s.as_of[-1]}) into the store "
+            f"in {s.seconds:.1f} s"
+        )
+    elif status == "present":
+        console.print(f"history: the store already holds the {len(s.skipped_runs)} past daily reviews")
+    elif status == "missing":
+        console.print("history: none shipped with this installation (data/demo_history is missing); reviewing today only")
 
 
 def render_firm_brief(s: FirmSummary) -> Table:

@@ -409,6 +409,7 @@ def generate_book(
     price_history_days: int | None = None,
     workers: int = 1,
     timings: dict[str, float] | None = None,
+    market_end: dt.date | None = None,
 ) -> Book:
     """Generate a whole demo book (deterministic for `seed`, whatever `workers`).
 
@@ -421,6 +422,10 @@ def generate_book(
     price_history_days : business days of `price_history` to keep (None: the whole simulated history).
     workers : processes for the trade simulation and the ledger replay (shards of households).
     timings : if given, filled with the seconds (wall) of each stage: market, plan, histories, book.
+    market_end : simulate the market through this later business day (``history_years`` x 252 + 1 days
+        ending there, `simulate_market`) and build the book on its closes up to `as_of` only. The demo
+        uses it to start its shipped history 20 business days before its as_of on the same price path
+        (`demo.pipeline`); None: the market ends at `as_of`.
 
     Returns
     -------
@@ -433,6 +438,8 @@ def generate_book(
         raise ConfigError(f"as_of: found {as_of}, not a NYSE business day; expected a business day")
     if n_accounts < 1:
         raise ConfigError(f"accounts: found {n_accounts}; expected at least 1")
+    if market_end is not None and market_end < as_of:
+        raise ConfigError(f"market_end: found {market_end}, before the as_of {as_of}; expected on or after it")
     import time
 
     clock = [time.perf_counter()]
@@ -455,7 +462,9 @@ def generate_book(
     if problems:  # a bug in the generator, not a user's mistake
         raise RuntimeError(f"the demo policy.toml does not parse: {problems[0]}")
 
-    px = simulate_market(universe, as_of=as_of, seed=seed, years=history_years)
+    px = simulate_market(universe, as_of=market_end or as_of, seed=seed, years=history_years)
+    if market_end is not None:
+        px = px.filter(pl.col("date") <= as_of)
     market = market_from_prices(
         px, sec, substitutes=_substitute_lists(sec), size=dict(zip(universe.meta["symbol"].to_list(), universe.meta["market_cap"].fill_null(0.0).to_list()))
     )
@@ -533,8 +542,10 @@ def generate_book(
     ).select("account_id", "date", "symbol", "side", "shares", "price", "lot_id", "realized_gain")
 
     keep_days = market.days if price_history_days is None else market.days[-price_history_days:]
-    price_history = px.filter(pl.col("date") >= keep_days[0].item()).select("date", "symbol", "close")
-    prices = px.filter(pl.col("date") == as_of).select("symbol", "close", "date")
+    # sorted by date then symbol (prices by symbol): the store keeps such a history deduplicated across
+    # uploads, and the day loop's appended closes keep the order
+    price_history = px.filter(pl.col("date") >= keep_days[0].item()).select("date", "symbol", "close").sort("date", "symbol")
+    prices = px.filter(pl.col("date") == as_of).select("symbol", "close", "date").sort("symbol")
 
     account_cols = [c.name for c in TABLES["accounts"].columns]
     book = Book(

@@ -11,6 +11,7 @@ Sections
 [drift]        asset_class_band_abs, asset_class_band_rel, security_drift_max, trigger
 [data_check]   max_price_jump, max_stale_days, max_value_jump
 [risk]         lookback_days, n_factors, min_history_days, specific_var_floor
+[review]       te_trigger, harvest_trigger, switch_back_days
 [targets.<target_id>.ranges]   asset class -> [low, high] allowed for custom asset-class weights
 [approved]     asset class -> list of approved alternative symbols (legal substitutes)
 """
@@ -97,12 +98,26 @@ class RiskPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewPolicy:
+    #: the daily review's screen optimizes an account whose ex-ante tracking error (annualized) exceeds this
+    te_trigger: float = 0.02
+    #: ... or a taxable account whose harvestable losses (lots not blocked by the wash-sale rule) exceed this
+    #: share of its value (and its minimum trade)
+    harvest_trigger: float = 0.005
+    #: ... or one underweight a wash group whose 30-day window ended within this many calendar days
+    #: (the switch back from a harvest's substitute); 0 = never
+    switch_back_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     rebalance: RebalancePolicy = field(default_factory=RebalancePolicy)
     drift: DriftPolicy = field(default_factory=DriftPolicy)
     data_check: DataCheckPolicy = field(default_factory=DataCheckPolicy)
     risk: RiskPolicy = field(default_factory=RiskPolicy)
+    #: the daily review's screen (which accounts are optimized)
+    review: ReviewPolicy = field(default_factory=ReviewPolicy)
     #: target_id -> asset class -> (low, high) allowed custom weight
     ranges: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=lambda: MappingProxyType({}))
     #: asset class -> approved alternative symbols; an asset class absent here approves every legal substitute
@@ -125,6 +140,7 @@ _SECTIONS = {
     "drift": DriftPolicy,
     "data_check": DataCheckPolicy,
     "risk": RiskPolicy,
+    "review": ReviewPolicy,
 }
 _ENUMS = {("rebalance", "solver"): ("clarabel", "ecos", "scs"), ("drift", "trigger"): ("asset_class", "security", "any")}
 _FRACTIONS = {
@@ -135,6 +151,8 @@ _FRACTIONS = {
     ("rebalance", "max_turnover"),
     ("drift", "asset_class_band_abs"),
     ("drift", "security_drift_max"),
+    ("review", "te_trigger"),
+    ("review", "harvest_trigger"),
 }
 
 
@@ -218,7 +236,7 @@ def parse_policy(text: str, file: str = POLICY_FILE) -> tuple[Policy, list[Probl
         approved[asset_class] = tuple(symbols)
 
     for key, value in raw.items():
-        bad(key, value, "one of the sections validation, rebalance, drift, data_check, risk, targets, approved")
+        bad(key, value, f"one of the sections {', '.join(_SECTIONS)}, targets, approved")
 
     policy = Policy(ranges=MappingProxyType(ranges), approved=MappingProxyType(approved), **kwargs)
     return policy, problems

@@ -35,19 +35,23 @@ from typing import Any, Callable, Mapping
 import polars as pl
 
 from overlay_core.book import Book
+from overlay_core.policy import ReviewPolicy
 from overlay_core.review.datacheck import DataCheck, account_values, check_data
 from overlay_core.review.driver import RESULT_SCHEMA, batch_frames, review_accounts
 from overlay_core.review.optimizer import ORDERS_SCHEMA, DayInputs, HouseholdReview, ReviewOutput
 from overlay_core.review.partition import DEFAULT_MIN_ACCOUNTS
 from overlay_core.review.runner import BatchResult, RunStats
 
-#: the review's triggers (fractions): an account trades when any applies (see `screen`)
-TE_TRIGGER = 0.02  # annualized ex-ante tracking error above 2%
-HARVEST_TRIGGER = 0.005  # harvestable (not wash-blocked) losses above 0.5% of the account value
+_REVIEW_DEFAULTS = ReviewPolicy()
+
+#: the review's triggers (fractions): an account trades when any applies (see `screen`). These are the
+#: defaults of the policy's ``[review]`` keys (`overlay_core.policy.ReviewPolicy`), which the screen uses.
+TE_TRIGGER = _REVIEW_DEFAULTS.te_trigger  # annualized ex-ante tracking error above 2%
+HARVEST_TRIGGER = _REVIEW_DEFAULTS.harvest_trigger  # harvestable (not wash-blocked) losses above 0.5% of the account value
 MODEL_CHANGE_TOL = 1e-9  # a target weight that moved more than this is a model change
 #: calendar days after a wash-sale window ends during which an account underweight the freed group is
 #: optimized (the switch back from a harvest's substitute; `switch_back_candidates`)
-SWITCH_BACK_DAYS = 7
+SWITCH_BACK_DAYS = _REVIEW_DEFAULTS.switch_back_days
 #: the reasons an account is optimized (in this order in its `reasons`)
 TRIGGERS = ("liquidate", "restriction", "cash_need", "model_change", "drift", "tracking_error", "harvestable_losses", "switch_back")
 NOT_TRADED = ("within_bands", "below_no_churn_threshold", "at_optimum")
@@ -187,15 +191,32 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
     )
 
 
+def triggers_of(
+    book: Book,
+    *,
+    te_trigger: float | None = None,
+    harvest_trigger: float | None = None,
+    switch_back_days: int | None = None,
+) -> tuple[float, float, int]:
+    """The screen's (te_trigger, harvest_trigger, switch_back_days): each given value, else the book's
+    policy (``[review]`` of ``policy.toml``; its defaults 0.02, 0.005 and 7 when the file has none)."""
+    pol = book.policy.review
+    return (
+        pol.te_trigger if te_trigger is None else float(te_trigger),
+        pol.harvest_trigger if harvest_trigger is None else float(harvest_trigger),
+        pol.switch_back_days if switch_back_days is None else int(switch_back_days),
+    )
+
+
 def screen(
     book: Book,
     inputs: DayInputs,
     *,
     previous: Book | None = None,
     data: DataCheck | None = None,
-    te_trigger: float = TE_TRIGGER,
-    harvest_trigger: float = HARVEST_TRIGGER,
-    switch_back_days: int = SWITCH_BACK_DAYS,
+    te_trigger: float | None = None,
+    harvest_trigger: float | None = None,
+    switch_back_days: int | None = None,
 ) -> Screen:
     """Review every account (vectorized over the book) and decide which need the optimizer today.
 
@@ -207,8 +228,16 @@ def screen(
     losses of lots not blocked by the wash-sale rule > `harvest_trigger` x value and > the minimum trade),
     ``switch_back`` (the wash-sale window of a group its target holds ended in the last `switch_back_days`
     calendar days and the account is underweight it: `switch_back_candidates`).
+
+    `te_trigger`, `harvest_trigger` and `switch_back_days` default (None) to the book's policy, keys
+    ``review.te_trigger`` (0.02), ``review.harvest_trigger`` (0.005) and ``review.switch_back_days`` (7)
+    of ``policy.toml``; a value given here overrides the policy.
     """
     from overlay_core.targets.drift import drift as compute_drift
+
+    te_trigger, harvest_trigger, switch_back_days = triggers_of(
+        book, te_trigger=te_trigger, harvest_trigger=harvest_trigger, switch_back_days=switch_back_days
+    )
 
     data = data if data is not None else check_data(book, previous)
     targets, risk, tax = inputs.targets, inputs.risk, inputs.tax
@@ -393,8 +422,8 @@ def review_book(
     dry_run: bool = False,
     progress: bool = True,
     previous: Book | None = None,
-    te_trigger: float = TE_TRIGGER,
-    harvest_trigger: float = HARVEST_TRIGGER,
+    te_trigger: float | None = None,
+    harvest_trigger: float | None = None,
     min_accounts: int = DEFAULT_MIN_ACCOUNTS,
     kind: str = "review",
     on_batch: Callable[[BatchResult], None] | None = None,
@@ -412,7 +441,8 @@ def review_book(
     dry_run : neither store nor write anything (the output is returned only).
     previous : the previous day's book for the data checks and model changes (default: the store's
         previous upload, if any).
-    te_trigger, harvest_trigger : the review's triggers (`screen`); recorded in the run's settings.
+    te_trigger, harvest_trigger : the review's triggers (`screen`); None (default): the policy's
+        ``review.te_trigger`` / ``review.harvest_trigger``. The values used are recorded in the run's settings.
     min_accounts : the fewest accounts of a batch (`partition.partition_book`); results do not depend on it.
     on_batch : called with each optimized batch once it is stored (e.g. a log line).
 
@@ -437,6 +467,7 @@ def review_book(
     targets = account_targets(book, risk=risk)
     tax = tax_state(book)
     inputs = DayInputs(risk=risk, targets=targets, tax=tax)
+    te_trigger, harvest_trigger, _ = triggers_of(book, te_trigger=te_trigger, harvest_trigger=harvest_trigger)
     s = screen(book, inputs, previous=previous, data=data, te_trigger=te_trigger, harvest_trigger=harvest_trigger)
     t_screen = time.perf_counter() - t0
 

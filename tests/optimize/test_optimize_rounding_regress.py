@@ -194,3 +194,16 @@ def test_snap_is_exact_and_stable_at_any_size(k: int, inc: float, noise: int) ->
     assert on_grid(np.array([s]), np.array([inc]))[0]
     if k < 10**15 // max(int(1 / inc), 1):
         assert Decimal(repr(s)) == exact.normalize() or Decimal(repr(s)) == exact
+
+
+def test_cash_check_tolerates_float_noise_of_billions_not_a_cent(make_problem) -> None:
+    # an account of $2 billion spending its cash to the last dollar: the float sum of 10^9-dollar terms
+    # carries ~1e-6 USD of noise, which is no negative cash; a cent short still is
+    p = make_problem(prices=np.array([0.01, 100.0, 100.0]), cash=2_000_000_000.0, lot_shares=np.array([50.0, 49.0]))
+    buy = np.array([2e11, 0.0, 0.0])
+    noisy = p.with_(cash=2_000_000_000.0 - 3e-6)
+    assert check_orders(noisy, np.zeros(2), buy) == []
+    short = p.with_(cash=2_000_000_000.0 - 0.01)
+    assert check_orders(short, np.zeros(2), buy) == ["cash after orders -0.01 < 0"]
+    small = make_problem(cash=100.0)
+    assert check_orders(small.with_(cash=100.0 - 3e-6), np.zeros(2), np.array([0.0, 1.0, 0.0])) == ["cash after orders -0.00 < 0"]

@@ -7,6 +7,10 @@ prices, money-market and mutual-fund shares at 0.001). Rounding kept quantities 
 (10357817794 -> 10357817793.999998), and whose errors added up over the repairs and the polish; the
 self-check's grid tolerance (1e-6 of an increment) was finer than the float spacing of such quantities.
 
+A second defect of the same place, found while fixing it: the gain-budget repair cut a lot's exact
+remainder by whole increments, so a fractional lot (50.5 shares of a stock) became 49.5 shares, off the
+grid (now the cut rounds down onto the grid).
+
 Each book below is a small explicit upload made from a failing soak account (seed and account named),
 reduced to the securities that failed; the rounding before the fix refused each of them ("off its
 increment", checked when the books were made). Every book: the account trades (no error), every quantity is on
@@ -50,14 +54,16 @@ S10,us_equity,etf,Cheap ETF,,,,,
 BIGCO,us_equity,equity,Big Co,industrials,,,,
 S22,us_equity,etf,Dear ETF,,,,,
 FUND,us_equity,mutual_fund,A fund,,,,,
+AAA,us_equity,equity,Aaa Corp,tech,,,,
 BOND,bonds,bond,A bond,,,,,5
 MMF,cash_like,cash_equivalent,Money market,,,,,
 """
 PRICES = {"PENNY": 0.01, "S01": 0.038, "S02": 0.0333, "S10": 0.12, "BIGCO": 100000, "S22": 2080.99,
-          "FUND": 20.9, "BOND": 100.97, "MMF": 1}
+          "FUND": 20.9, "BOND": 100.97, "MMF": 1, "AAA": 100}
 
-#: name -> (the soak account it reproduces, tax_status, cash, lots [(lot_id, symbol, shares, basis USD)], model {symbol: weight})
-BOOKS: dict[str, tuple[str, str, str, list[tuple[str, str, str, str]], dict[str, float]]] = {
+#: name -> (the failure it reproduces, tax_status, cash, lots [(lot_id, symbol, shares, basis USD)], model {symbol: weight}
+#: [, gain_budget USD, policy.toml text])
+BOOKS: dict[str, tuple] = {
     # an IRA of $1.8 billion buying 10^10 shares of a $0.01 stock and 3x10^9 of a $0.05 one
     "penny_buy": (
         "seed 20261120 A000139: buy off its increment: PENNY",
@@ -88,17 +94,30 @@ BOOKS: dict[str, tuple[str, str, str, list[tuple[str, str, str, str]], dict[str,
         [("L0", "BIGCO", "19663", "0"), ("L1", "FUND", "1547288.065", "0")],
         {"FUND": 0.12, "MMF": 0.04, "BOND": 0.20, "BIGCO": 0.58, "S22": 0.01, "$CASH": 0.05},
     ),
+    # not from the soak, found while fixing it: a fractional lot (50.5 shares) of a whole-share stock sold
+    # to its exact remainder, then cut by the gain-budget repair: 50.5 - 1 = 49.5 shares, off the grid
+    "fractional_lot_gain_budget": (
+        "a fractional equity lot cut by the gain budget: sale off its increment",
+        "taxable", "100",
+        [("L1", "AAA", "50.5", "2525")],
+        {"BOND": 0.99, "$CASH": 0.01},
+        "2510",
+        "[rebalance]\nrisk_aversion = 1000.0\n",  # the optimum sells 50.2 shares (the budget binds), rounded to 50.5
+    ),
 }
 
 
 def write_book(d: Path, name: str) -> Path:
     """One book of `BOOKS` as an upload folder (account ``A1``, target ``T1``, model ``M1``)."""
-    _, status, cash, lots, model = BOOKS[name]
+    _, status, cash, lots, model = BOOKS[name][:5]
+    gain_budget, policy = (BOOKS[name][5:] + ("", ""))[:2]
     d.mkdir(parents=True)
     (d / "as_of.txt").write_text(AS_OF + "\n")
     (d / "securities.csv").write_text(SECURITIES)
     (d / "prices.csv").write_text("symbol,close,date\n" + "".join(f"{s},{p},{AS_OF}\n" for s, p in PRICES.items()))
-    (d / "accounts.csv").write_text(f"account_id,target_id,tax_status,cash,household_id,status\nA1,T1,{status},{cash},H1,active\n")
+    (d / "accounts.csv").write_text(
+        f"account_id,target_id,tax_status,cash,household_id,status,gain_budget\nA1,T1,{status},{cash},H1,active,{gain_budget}\n"
+    )
     (d / "lots.csv").write_text(
         "account_id,lot_id,symbol,shares,cost_basis,acquired,purchase_date\n"
         + "".join(f"A1,{lid},{sym},{sh},{basis if status == 'taxable' else ''},{'2024-01-10' if status == 'taxable' else ''},\n"
@@ -109,6 +128,8 @@ def write_book(d: Path, name: str) -> Path:
     (d / "restrictions.csv").write_text("account_id,kind,value,limit\n")
     (d / "transactions.csv").write_text("account_id,date,symbol,side,shares,price,lot_id,realized_gain\n")
     (d / "pending_orders.csv").write_text("account_id,symbol,side,shares,lot_id,est_realized_gain\n")
+    if policy:
+        (d / "policy.toml").write_text(policy)
     return d
 
 
@@ -130,13 +151,17 @@ def test_large_quantities_round_onto_the_grid(tmp_path: Path, name: str) -> None
     risk = risk_model(book)
     targets, tax = account_targets(book, risk=risk), tax_state(book)
     p = build_problem(book, "A1", targets=targets, risk=risk, tax_state=tax)
-    assert p.value > 1e8
     pr = rebalance_account(book, "A1", targets=targets, risk=risk, tax_state=tax)
     assert pr.explanation.decision == "trade", (BOOKS[name][0], pr.explanation.diagnosis)
     sell, buy = _shares(pr)
     assert check_orders(p, sell, buy) == []
-    big = np.concatenate([sell, buy]).max()
-    assert big > 9.007e6  # beyond what np.round(x, 9) kept exact
+    if name == "fractional_lot_gain_budget":
+        assert p.gain_allowance == pytest.approx(2510.0)
+        assert sell.tolist() == [50.0]  # never 49.5; the polish gives back the share the cut took
+        assert float(np.dot(sell, p.lot_gain_per_share)) <= 2510.0
+    else:
+        assert p.value > 1e8
+        assert np.concatenate([sell, buy]).max() > 9.007e6  # beyond what np.round(x, 9) kept exact
     # every quantity exactly its grid value (or a lot's exact remainder): snapping again changes nothing
     assert np.array_equal(buy, snap(buy, p.increment))
     inc_l = p.increment[p.lot_sec]

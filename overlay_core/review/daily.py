@@ -125,21 +125,25 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
     for 30 days; the accounts hold a substitute (or cash) meanwhile. Once the window has ended, going back
     to the target's security may be worth its tax and cost (the substitute is off-target: tracking error),
     but the move is usually too small for the bands or the 2% tracking-error trigger -- so without this
-    the account would keep the substitute until some other trigger fires. An account is a candidate when
+    the account would keep the substitute until some other trigger fires.
 
-    - a taxable account of its household sold a security of wash group ``g`` at a loss (a sell
-      `transactions` row with ``realized_gain < 0``) on a day ``D`` with
-      ``trade_date - 30 - days < D + 1 <= trade_date - 30``, i.e. the first day a purchase no longer
-      washes it (``D + 31``) is today's trade date or one of the `days` - 1 days before;
-    - the tax engine does not block ``g`` today (no later loss of the group in the window: `tax.buy_blocks`);
-    - its target holds ``g`` and it is underweight ``g`` by more than its minimum trade.
+    "Freed today" below means: the first day a purchase no longer washes (the day + 31) is the trade
+    date or one of the `days` - 1 calendar days before it. An account is a candidate for wash group ``g``
+    when its target holds ``g``, it is underweight ``g`` by more than its minimum trade, the tax engine
+    does not block ``g`` today (no later loss of the group in the window: `tax.buy_blocks`), and either
+
+    1. a taxable account of its household sold a security of ``g`` at a loss (a sell `transactions` row
+       with ``realized_gain < 0``) on a day freed today; or
+    2. (the upload's transactions need only reach 30 days back, so the sale may be missing) the account
+       holds a lot bought on a day freed today, of a wash group it holds above its target (the
+       substitute, bought on the harvest day or while ``g`` was blocked), in ``g``'s asset class.
 
     Parameters
     ----------
     book : the day's book. tax : `tax.TaxState` of the book (`tax_state(book)`).
     weights : frame [account_id, symbol, weight, target] (every held or targeted symbol, as fractions of
         the account value: `targets.drift(...).securities`).
-    days : how long after the window the account is offered the switch back (calendar days, >= 1).
+    days : how long after the window the account is offered the switch back (calendar days; < 1: never).
 
     Returns
     -------
@@ -148,47 +152,65 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
     selling the substitute and the trading cost, and the no-churn threshold).
     """
     out_schema = {"account_id": pl.String(), "switch_back": pl.List(pl.String())}
-    tx = book.transactions
+    none = pl.DataFrame(schema=out_schema)
     td = book.trade_date
-    if not tx.height or days < 1:
-        return pl.DataFrame(schema=out_schema)
+    if days < 1:
+        return none
     from overlay_core.tax.blocks import WINDOW_DAYS
 
-    first_free = pl.col("date") + pl.duration(days=WINDOW_DAYS + 1)
-    sec = book.securities.select("symbol", pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("g"))
+    lo = td - dt.timedelta(days=days - 1)
+
+    def freed(col: str) -> pl.Expr:
+        first_free = pl.col(col) + pl.duration(days=WINDOW_DAYS + 1)
+        return (first_free >= lo) & (first_free <= td)
+
     acc = book.accounts.select(
         "account_id", pl.coalesce(pl.col("household_id"), pl.col("account_id")).alias("hh"), pl.col("tax_status").fill_null("taxable")
     )
-    lo = td - dt.timedelta(days=days - 1)
-    freed = (
-        tx.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0))
-        .join(acc.filter(pl.col("tax_status") == "taxable").select("account_id", "hh"), on="account_id", how="inner")
-        .filter((first_free <= td) & (first_free >= lo))
-        .join(sec, on="symbol", how="left")
-        .select("hh", pl.coalesce(pl.col("g"), pl.col("symbol")).alias("g"))
-        .unique()
-    )
-    if not freed.height:
-        return pl.DataFrame(schema=out_schema)
-    still = tax.buy_blocks.select("account_id", "wash_group").unique().rename({"wash_group": "g"})
-    values = account_values(book)
+    taxable = acc.filter(pl.col("tax_status") == "taxable").select("account_id", "hh")
+    lost = book.transactions.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0) & freed("date")).join(taxable, on="account_id", how="semi")
+    bought = book.lots.filter(freed("purchase_date"))
+    if not lost.height and not bought.height:
+        return none
+    sec = book.securities.select("symbol", pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("g"), "asset_class")
     min_trade = book.policy.rebalance.min_trade_value
-    under = (
+    groups = (
         weights.join(sec, on="symbol", how="left")
         .with_columns(pl.coalesce(pl.col("g"), pl.col("symbol")).alias("g"))
         .group_by("account_id", "g")
-        .agg(pl.col("weight").fill_null(0.0).sum().alias("w"), pl.col("target").fill_null(0.0).sum().alias("t"))
-        .filter(pl.col("t") > 0)
+        .agg(
+            pl.col("weight").fill_null(0.0).sum().alias("w"),
+            pl.col("target").fill_null(0.0).sum().alias("t"),
+            pl.col("asset_class").drop_nulls().first().alias("asset_class"),
+        )
         .join(acc.select("account_id", "hh"), on="account_id", how="inner")
-        .join(freed, on=["hh", "g"], how="semi")
+    )
+    still = tax.buy_blocks.select("account_id", pl.col("wash_group").alias("g")).unique()
+    under = (
+        groups.filter(pl.col("t") > 0)
         .join(still, on=["account_id", "g"], how="anti")
-        .join(values, on="account_id", how="left")
+        .join(account_values(book), on="account_id", how="left")
         .join(book.accounts.select("account_id", "min_trade_value"), on="account_id", how="left")
         .filter((pl.col("t") - pl.col("w")) * pl.col("value").fill_null(0.0) > pl.col("min_trade_value").fill_null(min_trade))
     )
-    return under.group_by("account_id").agg(pl.col("g").sort().alias("switch_back")).select(
-        pl.col("account_id").cast(pl.String), pl.col("switch_back").cast(pl.List(pl.String))
+    by_loss = under.join(
+        lost.join(taxable, on="account_id").join(sec, on="symbol", how="left").select("hh", pl.coalesce(pl.col("g"), pl.col("symbol")).alias("g")).unique(),
+        on=["hh", "g"],
+        how="semi",
     )
+    subs = (
+        bought.join(sec, on="symbol", how="inner")
+        .select("account_id", "g")
+        .unique()
+        .join(groups.filter(pl.col("w") > pl.col("t")).select("account_id", "g", "asset_class"), on=["account_id", "g"], how="inner")
+        .select("account_id", "asset_class")
+        .unique()
+    )
+    by_lot = under.join(subs, on=["account_id", "asset_class"], how="semi")
+    both = pl.concat([by_loss.select("account_id", "g"), by_lot.select("account_id", "g")]).unique()
+    return both.group_by("account_id").agg(pl.col("g").sort().alias("switch_back")).select(
+        pl.col("account_id").cast(pl.String), pl.col("switch_back").cast(pl.List(pl.String))
+    ).sort("account_id")
 
 
 def triggers_of(

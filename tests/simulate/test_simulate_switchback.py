@@ -283,6 +283,13 @@ def test_the_screen_offers_the_switch_back_only_after_the_window(worth_it):
     last = _screen(replace(book, trade_date=free_from + dt.timedelta(days=SWITCH_BACK_DAYS - 1)))
     assert "switch_back" in last["T1"][1] and "switch_back" in last["I1"][1]
     gone = _screen(replace(book, trade_date=free_from + dt.timedelta(days=SWITCH_BACK_DAYS)))
+    assert "switch_back" not in gone["T1"][1], gone
+    # the IRA's own substitute lot (bought while A was blocked) is freed later: it is offered until then
+    ira_b = book.lots.filter((pl.col("account_id") == "I1") & (pl.col("symbol") == "B"))["purchase_date"].item()
+    assert ira_b > HARVEST_DATE
+    ira_last = ira_b + dt.timedelta(days=31 + SWITCH_BACK_DAYS - 1)
+    assert "switch_back" in _screen(replace(book, trade_date=ira_last))["I1"][1]
+    gone = _screen(replace(book, trade_date=ira_last + dt.timedelta(days=1)))
     assert all("switch_back" not in r for _, r in gone.values()), gone
     # a later loss of the group in the household keeps it blocked: no offer while the new window runs
     again = book.transactions.vstack(
@@ -290,3 +297,20 @@ def test_the_screen_offers_the_switch_back_only_after_the_window(worth_it):
                       "price": [60.0], "lot_id": [None], "realized_gain": [-5.0]}).cast(book.transactions.schema)
     )
     assert all("switch_back" not in r for _, r in _screen(replace(book, transactions=again)).values())
+
+
+def test_the_switch_back_is_offered_from_the_substitute_lots_without_old_transactions(worth_it):
+    """The contract asks for 30 days of transactions only, so the harvest's sale may be missing once its
+    window has ended: the substitute lot bought on a day whose window has just ended (above the account's
+    target, in the asset class of the underweight group) is enough. Without either, nothing is offered."""
+    book = read_upload(next(d for d in worth_it.day_dirs if d.name == "day_2026-07-02"))
+    recent = book.transactions.filter(pl.col("date") >= book.trade_date - dt.timedelta(days=30))
+    assert recent.filter((pl.col("symbol") == "A") & (pl.col("side") == "sell")).height == 0  # the sale is older
+    short = replace(book, transactions=recent)
+    got = _screen(short)
+    assert got["T1"] == ("optimize", ["switch_back"]) and got["I1"] == ("optimize", ["switch_back"])
+    # the lots of the harvest days bought earlier (none on a day freed in the last 7 days): no offer
+    older = short.lots.with_columns(
+        pl.when(pl.col("purchase_date") > AS_OF).then(pl.col("purchase_date") - pl.duration(days=20)).otherwise(pl.col("purchase_date")).alias("purchase_date")
+    )
+    assert all("switch_back" not in r for _, r in _screen(replace(short, lots=older)).values())

@@ -168,7 +168,7 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
         "account_id", pl.coalesce(pl.col("household_id"), pl.col("account_id")).alias("hh"), pl.col("tax_status").fill_null("taxable")
     )
     taxable = acc.filter(pl.col("tax_status") == "taxable").select("account_id", "hh")
-    lost = book.transactions.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0) & freed("date")).join(taxable, on="account_id", how="semi")
+    lost = book.transactions.filter((pl.col("side") == "sell") & (pl.col("realized_gain") < 0) & freed("date")).join(taxable, on="account_id", how="inner")
     bought = book.lots.filter(freed("purchase_date"))
     if not lost.height and not bought.height:
         return none
@@ -194,7 +194,7 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
         .filter((pl.col("t") - pl.col("w")) * pl.col("value").fill_null(0.0) > pl.col("min_trade_value").fill_null(min_trade))
     )
     by_loss = under.join(
-        lost.join(taxable, on="account_id").join(sec, on="symbol", how="left").select("hh", pl.coalesce(pl.col("g"), pl.col("symbol")).alias("g")).unique(),
+        lost.join(sec, on="symbol", how="left").select("hh", pl.coalesce(pl.col("g"), pl.col("symbol")).alias("g")).unique(),
         on=["hh", "g"],
         how="semi",
     )

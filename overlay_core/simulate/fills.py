@@ -529,6 +529,8 @@ def _values(book: Book, px: Mapping[str, float]) -> dict[str, float]:
 
 def _restore_empty(new_lots: pl.DataFrame, old_lots: pl.DataFrame) -> pl.DataFrame:
     """Keep an empty basis / acquired (tax-deferred, tax-exempt lots) empty: the ledger opens them at 0."""
+    if not old_lots.select(pl.any_horizontal(pl.col("cost_basis", "acquired", "purchase_date").is_null()).any()).item():
+        return new_lots.select(list(schema(LOTS)))  # nothing empty to keep (the join would change nothing)
     old = old_lots.select(
         "account_id",
         pl.col("lot_id").alias("parent_lot_id"),

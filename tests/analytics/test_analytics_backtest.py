@@ -194,3 +194,29 @@ def test_accounts_split_over_processes_change_nothing(frame) -> None:
     assert_frame_equal(a.periods, b.periods)
     assert_frame_equal(a.finals, b.finals)
     assert_frame_equal(a.orders, b.orders)
+
+
+def test_every_book_holds_the_closes_of_its_own_day(frame) -> None:
+    """The book a strategy sees on a rebalance day is the day loop's output: its prices are that day's
+    closes, dated that day, and its history is the risk model's window ending that day (the fill day's
+    closes dated the fill day, not a later one)."""
+    s = BacktestSettings(start=dt.date(2000, 1, 1), end=dt.date(2000, 8, 31), frequency="monthly", accounts=1, symbols=SYMS)
+    seen = []
+
+    def record(book):
+        seen.append((book.as_of, book.prices, book.price_history))
+        return buy_and_hold(book)
+
+    bt = run_backtest(FramePriceSource(frame), settings=s, strategies=(("recorded", record),))
+    assert [d for d, _, _ in seen] == list(bt.dates[:-1])
+    days = sorted(frame.filter(pl.col("date") <= dt.date(2000, 8, 31))["date"].unique().to_list())
+    for day, prices, hist in seen:
+        want = dict(frame.filter(pl.col("date") == day).select("symbol", "close").iter_rows())
+        assert prices["date"].unique().to_list() == [day]
+        assert dict(prices.select("symbol", "close").iter_rows()) == want
+        assert hist["date"].max() == day
+        window = [d for d in days if d <= day][-hist["date"].n_unique():]
+        assert sorted(hist["date"].unique().to_list()) == window  # every day once, none missing
+        assert hist.filter(pl.col("date") == day).height == len(SYMS)
+        got = dict(hist.filter(pl.col("date") == day).select("symbol", "close").iter_rows())
+        assert got == want

@@ -29,7 +29,7 @@ from overlay_core.book import Book
 from overlay_core.contract import CASH
 from overlay_core.errors import ConfigError, DataError, Problem
 from overlay_core.market.prices import FramePriceSource
-from overlay_core.policy import Policy
+from overlay_core.policy import Policy, parse_policy, policy_to_toml
 from overlay_core.targets.blend import blend
 
 
@@ -82,6 +82,9 @@ class BookTarget:
         hist = book.price_history.filter(pl.col("symbol").is_in(syms)).select("date", "symbol", "close")
         return cls(target_id=target_id, name=name, targets=targets, models=models, securities=sec, policy=book.policy, history=hist)
 
+    def __reduce__(self):  # noqa: ANN204 - pickling for worker processes (the policy holds read-only mappings)
+        return (_rebuild, (self.target_id, self.name, self.targets, self.models, self.securities, policy_to_toml(self.policy), self.history))
+
     def price_source(self) -> FramePriceSource:
         """The upload's price history of the universe as a `PriceSource`."""
         return FramePriceSource(self.history, name=f"{self.name}/price_history")
@@ -105,3 +108,9 @@ class BookTarget:
         """symbol -> the target's weight (the blend of `models_at(rel)`; ``$CASH`` included)."""
         w = blend(self.models_at(rel), self.targets)
         return dict(zip(w["symbol"].to_list(), w["weight"].to_list()))
+
+
+def _rebuild(target_id: str, name: str, targets: pl.DataFrame, models: pl.DataFrame, securities: pl.DataFrame, policy_toml: str, history: pl.DataFrame) -> BookTarget:
+    """A `BookTarget` from its pickled parts (the policy as its TOML text, `policy.policy_to_toml`)."""
+    policy, _ = parse_policy(policy_toml)
+    return BookTarget(target_id=target_id, name=name, targets=targets, models=models, securities=securities, policy=policy, history=history)

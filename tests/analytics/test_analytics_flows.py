@@ -253,6 +253,11 @@ def test_book_target_from_the_demo_upload() -> None:
     assert set(t.securities["asset_class"].to_list()) == {"us_large_cap"}
     assert t.flat_weights(None)["AAPL"] == pytest.approx(book.models.filter((pl.col("model_id") == "large_cap_direct_index") & (pl.col("symbol") == "AAPL"))["weight"][0])
     assert sum(t.flat_weights({s: 2.0 if s == "AAPL" else 1.0 for s in t.symbols()}).values()) == pytest.approx(1.0)
+    # it goes to worker processes (--workers): the policy survives pickling
+    import pickle
+
+    u = pickle.loads(pickle.dumps(t))
+    assert u.policy == t.policy and u.models.equals(t.models) and u.securities.equals(t.securities)
     with pytest.raises(ConfigError, match="--book-target: found 'nope'; expected a target_id of .*direct_index"):
         BookTarget.from_book(book, "nope")
 

@@ -469,6 +469,10 @@ def run_backtest(
         return _run_parallel(source, settings=settings, strategies=strategies, universe=universe, workers=workers, book_target=book_target)
     if settings.symbols:
         symbols = list(settings.symbols)
+        if book_target is not None:
+            need = sorted(set(book_target.models["symbol"].to_list()) - {"$CASH"} - set(symbols))
+            if need:
+                raise ConfigError(f"--symbols: the target {book_target.target_id}'s models hold {len(need)} symbol(s) not listed: {', '.join(need[:10])}; expected every symbol of its models (or no --symbols)")
     elif book_target is not None:
         symbols = [s for s in book_target.symbols() if s in set(source.symbols())]
     else:

@@ -237,6 +237,8 @@ def test_book_target_index_is_tracked_by_buy_and_hold(frame) -> None:
         run_backtest(bt_t.price_source(), settings=replace(s, target="equal"), book_target=bt_t)
     with pytest.raises(ConfigError, match="--target fixed"):
         run_backtest(bt_t.price_source(), settings=replace(s, target="fixed"))
+    with pytest.raises(ConfigError, match="--symbols: the target mix's models hold 2 symbol"):
+        run_backtest(bt_t.price_source(), settings=replace(s, symbols=("AAPL", "XOM", "KO", "MSFT")), book_target=bt_t)
 
 
 def test_book_target_from_the_demo_upload() -> None:

@@ -11,7 +11,7 @@ washes the loss is 2026-07-06 (2026-07-03 is the Independence Day holiday).
 
 - worth it: B drifts 0.05%/day below A, so T1's B is at a small loss after the window; switching back
   saves tracking error and realizes a small loss: both accounts sell B and buy A on 2026-07-06.
-- not worth it: B rises 1.5%/day against A (+40% short-term gain on T1's B by the window's end): the
+- not worth it: B rises 1.5%/day against A (a ~35% short-term gain on T1's B after the window): the
   IRA (no tax) switches back, T1 keeps its B (the short-term tax exceeds the tracking error it saves).
 """
 
@@ -208,7 +208,7 @@ def test_switch_back_on_the_first_day_allowed_when_worth_it(worth_it):
 
 def test_substitute_kept_when_its_short_term_gain_costs_more_than_the_tracking_error(not_worth_it):
     t = _checker_and_window(not_worth_it)
-    # T1 never sells B (bought 2026-06-02, +~40% short-term gain after the window); it may buy A back
+    # T1 never sells B (bought 2026-06-02, ~35% short-term gain after the window); it may buy A back
     assert t.filter((pl.col("account_id") == "T1") & (pl.col("symbol") == "B") & (pl.col("side") == "SELL")).height == 0
     held = {(a, s): q for a, s, q in not_worth_it.book.lots.group_by("account_id", "symbol").agg(pl.col("shares").sum()).iter_rows()}
     assert held[("T1", "B")] == 137

@@ -209,11 +209,26 @@ def polish(
     forbid_buy: np.ndarray,
     gain_budget: float | None,
     max_moves: int | None = None,
+    next_review: bool = True,
 ) -> int:
-    """Greedy integer polish of rounded orders (in place): move one existing order by one increment, up or
-    down, while that lowers the objective (exact change for a single move), keeps cash >= ``cash_goal``,
-    the gain budget, every block, and breaks no row it did not break. Never creates or closes an order
-    (a move to 0 or onto a new security is left to the optimizer). Returns the number of moves made.
+    """Greedy integer polish of rounded orders (in place): move an order by one increment, up or down, while
+    that lowers the objective (exact change for a single move), keeps cash >= ``cash_goal``, the gain
+    budget, every block, and breaks no row it did not break. Returns the number of moves made.
+
+    The polish leaves a point tomorrow's review cannot improve by one increment (no churn), so it looks
+    where that review would: a band, cap or turnover row may use its rounding room up to its **real**
+    limit (the solver stays one increment inside it; rounding to the nearest share may end anywhere
+    around that), and a **new** order of one increment may be opened -- a buy of a buyable security not
+    sold today, or a sale of one increment of a sellable lot of a security not bought today -- when the security's
+    order is then worth at least ``min_trade_value`` (a smaller one would be dropped anyway). Never a buy
+    in a wash group sold at a loss, a loss sale in a group bought, a lot the optimizer may not sell (a
+    never-sell, a wash-sale block, a lot waiting to turn long-term), a buy of a ``liquidate`` account;
+    never closes an order (a move to 0 is left to the optimizer).
+
+    ``next_review=False``: the older, narrower polish (existing orders only, rows within the solver's
+    tightened bound), used for a relaxed account: its merit forgives the violations the optimum could not
+    avoid, which the polish does not see, so a move the objective likes (a sale that frees cash) can
+    hand tomorrow's review room to shrink a relaxed violation instead.
     """
     p = f.problem
     m, n = p.m, p.n
@@ -225,13 +240,13 @@ def polish(
         p.__dict__["_sigma_diag"] = diag
     lot_inc = p.increment[p.lot_sec]
     blocked = hard_blocked_lots(p, forbid_sell) | (f.ub[:m] <= 0) | exit_lots
-    tol_rows = {id(r): r.tol for r in f.rows}
 
     skip = ("cash_nonnegative", "min_cash", "cash_need", "gain_budget")
 
     def rows_bad(x: np.ndarray) -> np.ndarray:
-        # each row's violation of the solver's (tightened) bound: the rounding room is not for the polish
-        parts = [np.maximum(g + tol_rows[id(r)], 0.0) for r, g in f.row_values(x) if r.family not in skip]
+        # each row's violation of its real limit: the rounding room the solver keeps free is for rounding,
+        # and tomorrow's review rounds into it (so the polish may too, up to the limit itself)
+        parts = [np.maximum(g if next_review else g + r.tol, 0.0) for r, g in f.row_values(x) if r.family not in skip]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     x = f.from_shares(sell, buy)
@@ -247,10 +262,14 @@ def polish(
         _, loss_groups = wash_sides(p, sell, buy)
         bought_groups = np.unique(p.wash_group[buy > 0])
         best, best_d, best_key = -1e-12, 0.0, None
-        # buys: +/- one increment of an existing buy
+        sold_sec = np.bincount(p.lot_sec, weights=sell, minlength=n) > 0
+        # buys: +/- one increment of a buy; + opens one where an increment is worth the minimum trade
         for sign in (1.0, -1.0):
             d = sign * p.increment * p.prices / V  # change of b (fraction)
-            dv = np.where(buy > 0, lam * (2 * d * Sa + d * d * diag) + f.q[m:] * d, np.inf)
+            may = buy > 0
+            if next_review and sign > 0 and p.status != "liquidate":
+                may = may | (~sold_sec & (p.increment * p.prices >= p.min_trade_value))
+            dv = np.where(may, lam * (2 * d * Sa + d * d * diag) + f.q[m:] * d, np.inf)
             if sign > 0:
                 dv[~p.buy_allowed | forbid_buy | np.isin(p.wash_group, loss_groups)] = np.inf
                 dv[cash - p.increment * p.prices < cash_goal] = np.inf
@@ -260,11 +279,14 @@ def polish(
                 if dv[i] < best and (m + int(i), int(sign)) not in banned:
                     best, best_d, best_key = float(dv[i]), float(d[i]), (m + int(i), int(sign))
                     break
-        # sells: +/- one increment of an existing sale of a lot
+        # sells: +/- one increment of a sale of a lot; + opens one on a security not bought today
         for sign in (1.0, -1.0):
             d = sign * lot_inc * p.lot_price / V
             closing = sell >= p.lot_shares - 1e-9  # a lot's exact remainder: left as it is
-            dv = np.where((sell > 0) & ~blocked & ~closing, lam * (-2 * d * Sa[p.lot_sec] + d * d * diag[p.lot_sec]) + f.q[:m] * d, np.inf)
+            may = sell > 0
+            if next_review and sign > 0:
+                may = may | ((buy[p.lot_sec] <= 0) & ~p.lot_lt_wait & (sold_sec[p.lot_sec] | (lot_inc * p.lot_price >= p.min_trade_value)))
+            dv = np.where(may & ~blocked & ~closing, lam * (-2 * d * Sa[p.lot_sec] + d * d * diag[p.lot_sec]) + f.q[:m] * d, np.inf)
             if sign > 0:
                 dv[sell + lot_inc > p.lot_shares + 1e-9] = np.inf
                 dv[p.lot_is_loss & np.isin(p.wash_group[p.lot_sec], bought_groups)] = np.inf
@@ -405,7 +427,7 @@ def round_orders(o: Optimum) -> Orders:
 
     # 5b. polish: one increment more or less on an existing order where that lowers the objective
     budget = p.gain_allowance if (p.taxable and p.gain_allowance is not None and "gain_budget" not in o.relaxed) else None
-    moved = polish(strict, sell, buy, cash_goal=cash_goal, exit_lots=exit_lots, forbid_sell=o.forbid_sell, forbid_buy=o.forbid_buy, gain_budget=budget)
+    moved = polish(strict, sell, buy, cash_goal=cash_goal, exit_lots=exit_lots, forbid_sell=o.forbid_sell, forbid_buy=o.forbid_buy, gain_budget=budget, next_review=not o.relaxed)
     if moved:
         notes.append(f"{moved} order(s) moved by one increment after rounding (a lower objective)")
 

@@ -10,9 +10,9 @@ and the store export of the firm's 20 daily reviews before it.
    each day's orders at the next day's closes of the same path (`market.prices.FramePriceSource`); on
    each fill day about 2% of the active accounts receive a contribution (`history_flows`), which the
    next review invests;
-4. the book after the last day's fills is as of the demo's as_of: a few new pending orders are drawn on
-   it (orders sent today outside the overlay, as `generate_book` draws them) and it is written as the
-   upload (`generate.write_book`); the runs and their uploads are exported with
+4. the book after the last day's fills is as of the demo's as_of: new cash needs and a few pending
+   orders are drawn on it (`finish_book`: what arrived since the last review, as `generate_book` draws
+   it) and it is written as the upload (`generate.write_book`); the runs and their uploads are exported with
    `store.export_runs` (Parquet + manifest.json).
 
 `overlay generate --history-days 20 --history-out data/demo_history --out data/demo` runs it.
@@ -39,6 +39,7 @@ from overlay_core.demo.generate import (
     DEMO_AS_OF,
     DEMO_SEED,
     HISTORY_YEARS,
+    P_CASH_NEED,
     _pending_orders,
     generate_book,
     simulate_market,
@@ -106,6 +107,28 @@ def history_flows(book: Book, dates: list[dt.date], *, seed: int, rate: float = 
         for i in np.flatnonzero(pick):
             rows.append((d, ids[i], float(max(100.0, round(total[i] * share[i], -2)))))
     return pl.DataFrame(rows, schema={"date": pl.Date, "account_id": pl.String, "amount": pl.Float64}, orient="row")
+
+
+def finish_book(book: Book, *, seed: int) -> Book:
+    """The history's last book as the upload of the as_of: what arrived since the last review, drawn as
+    `generate_book` draws it -- new cash needs (accounts without one, rate `generate.P_CASH_NEED`, 1-8% of
+    the value rounded to USD 100; the reviews met the earlier ones) and a few pending orders (~1% of the
+    active accounts)."""
+    rng = np.random.default_rng([seed, 2])
+    pending = _pending_orders(
+        book.accounts, book.lots.with_columns(pl.col("cost_basis").fill_null(0.0)), dict(book.price_map), book.restrictions, rng
+    )
+    px = book.prices.select("symbol", "close")
+    value = book.lots.join(px, on="symbol", how="left").group_by("account_id").agg((pl.col("shares") * pl.col("close")).sum().alias("_v"))
+    acc = book.accounts.join(value, on="account_id", how="left")
+    n = acc.height
+    total = (acc["_v"].fill_null(0.0) + acc["cash"]).to_numpy()
+    draw = np.where(rng.random(n) < P_CASH_NEED, np.round(total * rng.uniform(0.01, 0.08, n), -2), np.nan)
+    new_need = pl.Series("_need", draw).fill_nan(None)
+    acc = acc.with_columns(new_need).with_columns(
+        pl.when(pl.col("cash_need").fill_null(0.0).le(0.0) & (pl.col("_need") > 0)).then(pl.col("_need")).otherwise(pl.col("cash_need")).alias("cash_need")
+    ).drop("_v", "_need")
+    return replace(book, accounts=acc, pending_orders=pending, source=None, input_hash="")
 
 
 @dataclass(frozen=True)
@@ -195,12 +218,7 @@ def build_demo(
     book = res.book
     if book.as_of != as_of:  # a bug of the loop or the calendar, not a user's mistake
         raise RuntimeError(f"the history ended at {book.as_of}, not at the as_of {as_of}")
-    rng = np.random.default_rng([seed, 2])
-    restrictions = book.restrictions
-    pending = _pending_orders(
-        book.accounts, book.lots.with_columns(pl.col("cost_basis").fill_null(0.0)), dict(book.price_map), restrictions, rng
-    )
-    book = replace(book, pending_orders=pending, source=None, input_hash="")
+    book = finish_book(book, seed=seed)
     t = time.perf_counter()
     up_dir = write_book(book, upload_out) if upload_out is not None else None
     timings["write"] = time.perf_counter() - t

@@ -8,7 +8,8 @@ their evidence and the uploads they reviewed as one Parquet file per store table
 Uploads are imported through the store's own code (`_uploads.load_upload` on an in-memory staging
 store holding the exported rows, then `_uploads.save_upload` into the target), so an imported upload
 is the same Book, keyed by the same hash, with a new save order (``seq``) and its price history
-deduplicated against what the target holds. Runs and their evidence are copied row for row (ids,
+deduplicated against what the target holds; into a store without any upload the exported rows are
+copied as they are (the same result, without rebuilding each Book). Runs and their evidence are copied row for row (ids,
 timestamps and JSON unchanged; the upload id follows its upload).
 """
 
@@ -84,11 +85,29 @@ def _frame_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], path: Path) -> int:
     """Write a query's rows to a Parquet file (zstd); returns the row count."""
+    table = con.sql(sql, params=params).to_arrow_table()
+    write_parquet(table, path)
+    return int(table.num_rows)
+
+
+#: integer columns that count up (row numbers): delta-encoded, which costs almost nothing in the export's order
+_DELTA_COLUMNS = ("row_nr", "event_nr")
+
+
+def write_parquet(table: Any, path: Path) -> None:
+    """Write an Arrow table as the export writes every file: zstd level 19, dictionaries, and
+    DELTA_BINARY_PACKED for the row-number columns (a lot's row moves little from one day to the next)."""
     import pyarrow.parquet as pq
 
-    table = con.sql(sql, params=params).to_arrow_table()
-    pq.write_table(table, path, compression="zstd", compression_level=19)
-    return int(table.num_rows)
+    delta = [c for c in _DELTA_COLUMNS if c in table.schema.names]
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        compression_level=19,
+        use_dictionary=[c for c in table.schema.names if c not in delta],
+        column_encoding={c: "DELTA_BINARY_PACKED" for c in delta} or None,
+    )
 
 
 def export_runs(
@@ -234,26 +253,32 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return man
 
 
-def _stage_uploads(src: Path, man: dict[str, Any], wanted: list[str]) -> duckdb.DuckDBPyConnection:
-    """An in-memory store holding the exported rows of the upload tables (the `wanted` uploads)."""
-    stage = duckdb.connect(":memory:")
-    migrate(stage, ":memory:")
-    have = set(our_tables(stage))
+def _copy_upload_rows(con: duckdb.DuckDBPyConnection, src: Path, man: dict[str, Any], wanted: list[str]) -> None:
+    """Insert the exported rows of the upload tables (the `wanted` uploads; every exported close) into
+    the store open on `con`, creating a frame table or column it lacks."""
+    have = set(our_tables(con))
     for table, meta in man["tables"].items():
         if table in RUN_TABLES:
             continue
         path = str(src / meta["file"])
         if table not in have:  # a frame table of a later Book field
-            stage.execute(f"CREATE TABLE {_q(table)} AS SELECT * FROM read_parquet(?) WHERE false", [path])
-        cols = dict(stage.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [path]).fetchall())
-        existing = {r[0] for r in stage.execute(f"SELECT column_name FROM (DESCRIBE {_q(table)})").fetchall()}
+            con.execute(f"CREATE TABLE {_q(table)} AS SELECT * FROM read_parquet(?) WHERE false", [path])
+        cols = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))", [path]).fetchall())
+        existing = {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {_q(table)})").fetchall()}
         for c, typ in cols.items():
             if c not in existing:
-                stage.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(c)} {typ}")
+                con.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(c)} {typ}")
         if table == "price_points":
-            stage.execute(f"INSERT INTO {_q(table)} BY NAME SELECT * FROM read_parquet(?)", [path])
+            con.execute(f"INSERT INTO {_q(table)} BY NAME SELECT * FROM read_parquet(?)", [path])
         else:
-            stage.execute(f"INSERT INTO {_q(table)} BY NAME SELECT * FROM read_parquet(?) WHERE list_contains(?, upload_id)", [path, wanted])
+            con.execute(f"INSERT INTO {_q(table)} BY NAME SELECT * FROM read_parquet(?) WHERE list_contains(?, upload_id)", [path, wanted])
+
+
+def _stage_uploads(src: Path, man: dict[str, Any], wanted: list[str]) -> duckdb.DuckDBPyConnection:
+    """An in-memory store holding the exported rows of the upload tables (the `wanted` uploads)."""
+    stage = duckdb.connect(":memory:")
+    migrate(stage, ":memory:")
+    _copy_upload_rows(stage, src, man, wanted)
     return stage
 
 
@@ -309,15 +334,25 @@ def import_runs(store: Any, folder: str | os.PathLike[str]) -> TransferSummary:
 
     wanted = sorted(set(new["upload_id"].to_list()))
     order = [u["upload_id"] for u in sorted(man["uploads"], key=lambda u: u["seq"]) if u["upload_id"] in wanted]
-    stage = _stage_uploads(src, man, wanted)
-    try:
-        books = [(u, _uploads.load_upload(stage, u)) for u in order]
-    finally:
-        stage.close()
     rids = new["run_id"].to_list()
     added_uploads: list[str] = []
+    with store._reading("importing runs") as con:
+        empty = int(one(con, "SELECT count(*) FROM uploads")[0]) == 0
+    books: list[tuple[str, Any]] = []
+    if not empty:
+        stage = _stage_uploads(src, man, wanted)
+        try:
+            books = [(u, _uploads.load_upload(stage, u)) for u in order]
+        finally:
+            stage.close()
     with store._writing("importing runs") as con:
         id_map: dict[str, str] = {}
+        if empty:
+            # a store without uploads: the rows as exported (same ids, seq and closes) -- what the general
+            # path below would store, without rebuilding and re-deduplicating every upload
+            _copy_upload_rows(con, src, man, wanted)
+            id_map = {u: u for u in order}
+            added_uploads = list(order)
         for old_id, book in books:
             new_id, created = _uploads.save_upload(con, book, path=str(store.path))
             id_map[old_id] = new_id

@@ -15,7 +15,9 @@ constraint checked again on the rounded numbers. Steps, in order:
    losses first, then the smallest gains per USD, never a blocked lot, never a loss sale in a wash group
    being bought, lots near long-term last.
 5. Repair the gain budget (if the optimum kept it): sell less of the highest-gain lots. Then polish: move
-   an existing order by one increment while that lowers the objective and breaks nothing (`polish`).
+   an order by one increment -- or open one of one increment -- while that lowers the objective and
+   breaks nothing, bands and caps up to their real limit (`polish`): so tomorrow's review, which rounds
+   into the room the solver keeps free below a binding band or cap, finds no increment worth trading.
 6. The wash-sale rule on the final lines: a group both bought and sold at a loss loses its buys; cash
    never negative.
 7. No churn: the account trades only if its merit (objective + penalties of every violated constraint,

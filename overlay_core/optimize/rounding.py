@@ -224,7 +224,10 @@ def polish(
     sold today, or a sale of one increment of a sellable lot of a security not bought today -- when the security's
     order is then worth at least ``min_trade_value`` (a smaller one would be dropped anyway). Never a buy
     in a wash group sold at a loss, a loss sale in a group bought, a lot the optimizer may not sell (a
-    never-sell, a wash-sale block, a lot waiting to turn long-term), a buy of a ``liquidate`` account;
+    never-sell, a wash-sale block, a lot waiting to turn long-term), a buy of a ``liquidate`` account; an
+    opened order never starts a wash-sale window the proposal does not already start (a loss sale only in
+    a group already sold at a loss today, a buy only in a group already bought today or of which the
+    account holds no lot at a loss: the objective does not price the 30 days of blocks a window brings);
     never closes an order (a move to 0 is left to the optimizer).
 
     ``next_review=False``: the older, narrower polish (existing orders only, rows within the solver's
@@ -265,12 +268,16 @@ def polish(
         bought_groups = np.unique(p.wash_group[buy > 0])
         best, best_d, best_key = -1e-12, 0.0, None
         sold_sec = np.bincount(p.lot_sec, weights=sell, minlength=n) > 0
+        # no new wash-sale window: a loss sale opened only in a group already sold at a loss today, a buy
+        # only in a group already bought today or where the account holds no lot at a loss
+        new_window_sell = p.lot_is_loss & ~np.isin(p.wash_group[p.lot_sec], loss_groups)
+        new_window_buy = ~np.isin(p.wash_group, bought_groups) & np.isin(p.wash_group, p.wash_group[p.lot_sec[p.lot_is_loss]])
         # buys: +/- one increment of a buy; + opens one where an increment is worth the minimum trade
         for sign in (1.0, -1.0):
             d = sign * p.increment * p.prices / V  # change of b (fraction)
             may = buy > 0
             if next_review and sign > 0 and p.status != "liquidate":
-                may = may | (~sold_sec & (p.increment * p.prices >= p.min_trade_value))
+                may = may | (~sold_sec & (p.increment * p.prices >= p.min_trade_value) & ~new_window_buy)
             dv = np.where(may, lam * (2 * d * Sa + d * d * diag) + f.q[m:] * d, np.inf)
             if sign > 0:
                 dv[~p.buy_allowed | forbid_buy | np.isin(p.wash_group, loss_groups)] = np.inf
@@ -287,7 +294,7 @@ def polish(
             closing = sell >= p.lot_shares - 1e-9  # a lot's exact remainder: left as it is
             may = sell > 0
             if next_review and sign > 0:
-                may = may | ((buy[p.lot_sec] <= 0) & ~p.lot_lt_wait & (sold_sec[p.lot_sec] | (lot_inc * p.lot_price >= p.min_trade_value)))
+                may = may | ((buy[p.lot_sec] <= 0) & ~p.lot_lt_wait & (sold_sec[p.lot_sec] | (lot_inc * p.lot_price >= p.min_trade_value)) & ~new_window_sell)
             dv = np.where(may & ~blocked & ~closing, lam * (-2 * d * Sa[p.lot_sec] + d * d * diag[p.lot_sec]) + f.q[:m] * d, np.inf)
             if sign > 0:
                 dv[sell + lot_inc > p.lot_shares + 1e-9] = np.inf

@@ -115,6 +115,27 @@ def test_polish_fills_a_binding_cap_up_to_its_real_limit_never_beyond():
     assert polish(f, sell2, buy2, cash_goal=0.0, exit_lots=np.zeros(p.m, bool), forbid_sell=np.zeros(p.m, bool), forbid_buy=np.zeros(p.n, bool), gain_budget=None, next_review=False) == 0
 
 
+def test_polish_opens_no_new_wash_sale_window():
+    # T1 held at a loss (basis 300, price 250) and 10% overweight: selling a share lowers both the tracking
+    # error and the tax, but an opened loss sale would start a 30-day window the proposal does not start
+    p = _capped_account(
+        target=np.array([0.20, 0.35, 0.44]),
+        sector_cap=np.array([np.inf]),
+        lot_basis=np.array([300.0, 50.0, 100.0]),
+        lot_tax_per_share=np.array([-50.0 * 0.2, 0.0, 0.0]),
+        tax_status="taxable",
+    )
+    f = formulate(p)
+    none_m, none_n = np.zeros(p.m, bool), np.zeros(p.n, bool)
+    sell, buy = np.zeros(p.m), np.zeros(p.n)
+    polish(f, sell, buy, cash_goal=0.0, exit_lots=none_m, forbid_sell=none_m, forbid_buy=none_n, gain_budget=None)
+    assert sell[0] == 0.0 and buy[0] == 0.0
+    # once the proposal sells T1 at a loss (the optimizer's harvest), the polish may sell more of it
+    sell[0] = 10.0
+    polish(f, sell, buy, cash_goal=0.0, exit_lots=none_m, forbid_sell=none_m, forbid_buy=none_n, gain_budget=None)
+    assert sell[0] > 10.0 and buy[0] == 0.0
+
+
 def test_capped_account_is_not_traded_again_the_next_day():
     p = _capped_account()
     first = propose(p)

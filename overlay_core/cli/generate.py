@@ -13,6 +13,7 @@ The embedded demo is made so:
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Optional
@@ -61,7 +62,7 @@ def generate(
     console.print(f"generate {t1 - t0:.1f} s, write {t2 - t1:.1f} s")
 
 
-def _generate_with_history(out: Path, history_out: Path, *, accounts: int, seed: int, as_of, years: int, workers: int, days: int) -> None:
+def _generate_with_history(out: Path, history_out: Path, *, accounts: int, seed: int, as_of: dt.date, years: int, workers: int, days: int) -> None:
     import os
 
     from overlay_core.cli._app import report_error

@@ -160,3 +160,15 @@ def test_shipped_day_one_is_reproducible(shipped, tmp_path: Path) -> None:
     b = set(want.select(key).iter_rows())
     assert len(b) > 0
     assert len(a & b) >= 0.9 * len(a | b), (sorted(a - b)[:10], sorted(b - a)[:10])
+
+
+def test_generate_with_history_writes_both_folders(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["generate", "--accounts", "6", "--seed", "5", "--years", "2", "--history-days", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "day 1 2026-11-24" in text and "(1 review runs" in text and "s CPU" in text
+    assert read_upload(out).as_of == AS_OF
+    assert [r["as_of"] for r in read_manifest(tmp_path / "demo_history")["runs"]] == ["2026-11-24"]
+    bad = runner.invoke(app, ["generate", "--accounts", "6", "--history-days", "1", "--format", "parquet", "--out", str(tmp_path / "p")])
+    assert bad.exit_code != 0 and not (tmp_path / "p").exists()

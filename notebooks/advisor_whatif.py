@@ -189,7 +189,7 @@ def _(explore, risk, wbook, who, years):
             x=alt.X("te_after:Q", axis=alt.Axis(format=".2%"), title="tracking error after the plan"),
             y=alt.Y("est_tax:Q", title="estimated tax, USD"),
             order="te_after:Q",
-            tooltip=["budget", alt.Tooltip("est_tax:Q", format=",.0f"), alt.Tooltip("te_after:Q", format=".2%"), "n_orders"],
+            tooltip=["budget", alt.Tooltip("est_tax:Q", format=",.0f"), alt.Tooltip("te_after:Q", format=".2%"), "n_orders", "relaxed"],
         )
         .properties(width=380, height=260, title="Tax against tracking error (one point per gain budget)")
     )

@@ -36,7 +36,7 @@ MAX_PROSPECT_BYTES = 5 * 1024 * 1024
 #: the account id a prospect gets
 PROSPECT_ID = "PROSPECT"
 
-CURVE_COLUMNS = ("gain_budget", "decision", "n_orders", "turnover", "net_realized_gain", "est_tax", "te_before", "te_after")
+CURVE_COLUMNS = ("gain_budget", "decision", "n_orders", "turnover", "net_realized_gain", "est_tax", "te_before", "te_after", "relaxed")
 SCHEDULE_COLUMNS = (
     "step", "trade_date", "year", "decision", "n_orders", "turnover", "net_realized_gain",
     "losses_harvested", "est_tax", "te_before", "te_after",
@@ -325,7 +325,10 @@ def gain_budget_curve(book: Book, account_id: str, budgets: Iterable[float | Non
 
     Returns
     -------
-    frame with `CURVE_COLUMNS`, one row per budget in the order given (USD; te_* annualized fractions).
+    frame with `CURVE_COLUMNS`, one row per budget in the order given (USD; te_* annualized fractions;
+    ``relaxed`` the soft constraint families the optimizer had to relax, comma-separated, "" if none: a
+    budget the account cannot keep -- e.g. because a drift band breach must be repaired -- shows
+    ``gain_budget`` there and a net gain above the budget).
     """
     from overlay_core.optimize.build import rebalance_account
     from overlay_core.targets.customize import account_targets
@@ -338,10 +341,11 @@ def gain_budget_curve(book: Book, account_id: str, budgets: Iterable[float | Non
     for b in budgets:
         bk = replace(book, accounts=book.accounts.with_columns(pl.when(me).then(pl.lit(b, pl.Float64)).otherwise(pl.col("gain_budget")).alias("gain_budget")))
         e = rebalance_account(bk, account_id, targets=at, risk=risk, tax_state=ts).explanation
-        rows.append((b, e.decision, e.n_orders, e.turnover, e.net_realized_gain, e.est_tax, e.te_before, e.te_after))
+        rows.append((b, e.decision, e.n_orders, e.turnover, e.net_realized_gain, e.est_tax, e.te_before, e.te_after, ", ".join(e.relaxed)))
     schema = {
         "gain_budget": pl.Float64, "decision": pl.String, "n_orders": pl.Int64, "turnover": pl.Float64,
         "net_realized_gain": pl.Float64, "est_tax": pl.Float64, "te_before": pl.Float64, "te_after": pl.Float64,
+        "relaxed": pl.String,
     }
     return pl.DataFrame(rows, schema=schema, orient="row")
 

@@ -120,8 +120,12 @@ def test_plan_curve_and_schedule(demo_book, risk):
     budgets = [0.0, 500.0, None]
     curve = W.gain_budget_curve(pb, W.PROSPECT_ID, budgets, risk=risk)
     assert curve.columns == list(W.CURVE_COLUMNS) and curve["gain_budget"].to_list() == budgets
-    # a gain budget binds: realized gains never exceed it (a budget of 0 allows no net gain)
-    assert curve["net_realized_gain"][0] <= 0.01 and curve["net_realized_gain"][1] <= 500.01
+    # a gain budget binds: realized gains exceed it only when the optimizer says it relaxed the budget
+    # (A000001's bond funds sit far outside the growth_di band: repairing that breach costs some gain)
+    for i, budget in enumerate(budgets[:2]):
+        over = curve["net_realized_gain"][i] > budget + 0.01
+        assert over == ("gain_budget" in curve["relaxed"][i]), curve.row(i, named=True)
+    assert curve["relaxed"][2] == "" or "gain_budget" not in curve["relaxed"][2]
     assert curve["net_realized_gain"][2] >= curve["net_realized_gain"][0] - 1e-6
 
     passes, orders = W.transition_schedule(pb, W.PROSPECT_ID, risk=risk, years=2, passes_per_year=2)

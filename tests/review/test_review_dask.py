@@ -4,11 +4,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,15 +13,9 @@ from overlay_core.review.partition import partition_book
 from overlay_core.review.runner import RunStats, outcomes_by_account, run_batches, run_dask
 
 import review_helpers as h
+from review_dask_cluster import free_port, local_cluster
 
 HERE = Path(__file__).resolve().parent
-DASK = Path(sys.executable).with_name("dask")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -36,42 +25,9 @@ def marker(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster(marker: Path):
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "OVERLAY_TEST_CRASH_MARKER": str(marker),
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    for _ in range(2):
-        procs.append(subprocess.Popen(
-            [str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
-             "--no-dashboard", "--no-nanny", "--memory-limit", "0"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-    try:
-        from distributed import Client
-
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with Client(address, timeout=10) as c:
-                    c.wait_for_workers(2, timeout=max(1.0, deadline - time.monotonic()))
-                break
-            except (OSError, TimeoutError):
-                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    raise
-                time.sleep(0.5)
+    env = {"PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]), "OVERLAY_TEST_CRASH_MARKER": str(marker)}
+    with local_cluster(env, workers=2, nanny=False) as address:
         yield address
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
 
 
 def test_dask_gives_the_same_results_as_the_local_run(cluster: str) -> None:
@@ -111,4 +67,4 @@ def test_a_worker_killed_midway_loses_nothing(cluster: str, marker: Path) -> Non
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     book = h.make_book(30, seed=1)
     with pytest.raises(ConfigError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:"):
-        run_dask(partition_book(book), h.probe, book, scheduler=f"tcp://127.0.0.1:{_free_port()}", progress=False, timeout=3)
+        run_dask(partition_book(book), h.probe, book, scheduler=f"tcp://127.0.0.1:{free_port()}", progress=False, timeout=3)

@@ -440,8 +440,11 @@ def run_backtest(
     settings : `BacktestSettings`.
     strategies : names from `strategies.STRATEGIES` and/or ``(name, Book -> orders)`` pairs.
     universe : optional securities frame (symbol, asset_class, sector) for the universe.
-    on_period : called as ``on_period(strategy, k, n)`` after each period (progress; not called with
-        ``workers > 1``).
+    on_period : progress, called in this process as ``on_period(strategy, k, n)``: period *k* (1-based)
+        of the *n* rebalances of `strategy` is done; the strategies come in the order run, each with
+        *k* increasing up to *n*. With ``workers > 1`` each worker reports its periods to this process
+        through a queue and *k* is that of the slowest worker (every account has finished period *k*
+        of `strategy`; a *k* all workers passed at once is not repeated, so some *k* may be skipped).
     workers : ``> 1`` splits the accounts over that many processes (each account is its own household and
         the target does not depend on the accounts, so the split changes no figure); strategies must then
         be given by name. The result then has no ``final_books``.
@@ -466,7 +469,7 @@ def run_backtest(
         raise ConfigError("--target fixed / a book target id needs an upload's target (--book DIR --book-target ID)")
     strategies = tuple(strategies)
     if workers > 1 and settings.accounts > 1 and _account_indices is None:
-        return _run_parallel(source, settings=settings, strategies=strategies, universe=universe, workers=workers, book_target=book_target)
+        return _run_parallel(source, settings=settings, strategies=strategies, universe=universe, workers=workers, book_target=book_target, on_period=on_period)
     if settings.symbols:
         symbols = list(settings.symbols)
         if book_target is not None:
@@ -629,17 +632,68 @@ def run_backtest(
     )
 
 
+#: the queue a worker process reports its periods to (set by `_init_worker`; None: no progress wanted)
+_PROGRESS_QUEUE = None
+
+
+def _init_worker(queue) -> None:
+    """A worker process's initializer: keep the parent's progress queue (a queue is passed to a spawned
+    process only at its start, not with a task)."""
+    global _PROGRESS_QUEUE
+    _PROGRESS_QUEUE = queue
+    if queue is not None:
+        # never block this process's exit on messages nobody reads (the parent stops reading when a worker fails)
+        queue.cancel_join_thread()
+
+
 def _worker(args: tuple) -> Backtest:
-    source, settings, strategies, universe, indices, book_target = args
-    bt = run_backtest(source, settings=settings, strategies=strategies, universe=universe, book_target=book_target, _account_indices=indices)
+    source, settings, strategies, universe, indices, book_target, group = args
+    queue = _PROGRESS_QUEUE
+    report = None
+    if queue is not None:
+        def report(name: str, k: int, n: int) -> None:
+            queue.put((group, name, k, n))
+    bt = run_backtest(source, settings=settings, strategies=strategies, universe=universe, book_target=book_target, on_period=report, _account_indices=indices)
+    if queue is not None:
+        queue.put((group, None, 0, 0))  # done: the group's last message (a queue keeps one process's order)
     return replace(bt, final_books={})
 
 
-def _run_parallel(source: PriceSource, *, settings: BacktestSettings, strategies: tuple, universe: pl.DataFrame | None, workers: int, book_target: BookTarget | None = None) -> Backtest:
-    """The accounts split round-robin over `workers` processes; the records concatenated in account order."""
+class _Progress:
+    """The parent's view of the workers' progress: each group's last (strategy index, k, n); the slowest
+    group's (strategy, k, n) is passed to `on_period` each time it moves forward."""
+
+    def __init__(self, strategies: Sequence[str], groups: int, on_period: Callable[[str, int, int], None]) -> None:
+        self.names = list(strategies)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.at = [(0, 0, 0)] * groups  # (strategy index, k, n); k = 0: nothing done yet
+        self.done = [False] * groups
+        self.shown = (0, 0)
+        self.on_period = on_period
+
+    def take(self, msg: tuple) -> None:
+        group, name, k, n = msg
+        if name is None:
+            self.done[group] = True
+            return
+        self.at[group] = (self.index[name], k, n)
+        s, k, n = min(self.at)
+        if k > 0 and (s, k) > self.shown:
+            self.shown = (s, k)
+            self.on_period(self.names[s], k, n)
+
+
+def _run_parallel(
+    source: PriceSource, *, settings: BacktestSettings, strategies: tuple, universe: pl.DataFrame | None, workers: int,
+    book_target: BookTarget | None = None, on_period: Callable[[str, int, int], None] | None = None,
+) -> Backtest:
+    """The accounts split round-robin over `workers` processes; the records concatenated in account order.
+    With `on_period`, the workers report each period through a queue and this process calls `on_period`
+    with the slowest worker's progress (`run_backtest`)."""
     import multiprocessing as mp
     import os
-    from concurrent.futures import ProcessPoolExecutor
+    import queue as queue_mod
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     if any(not isinstance(s, str) for s in strategies):
         raise ConfigError("workers > 1: give the strategies by name (functions cannot be sent to worker processes)")
@@ -648,8 +702,33 @@ def _run_parallel(source: PriceSource, *, settings: BacktestSettings, strategies
     n = min(workers, settings.accounts)
     groups = [list(range(g, settings.accounts, n)) for g in range(n)]
     # spawn, not fork: a forked child of a process that used polars' thread pool can deadlock
-    with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as ex:
-        parts = list(ex.map(_worker, [(source, settings, strategies, universe, g, book_target) for g in groups]))
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue() if on_period is not None else None
+    tasks = [(source, settings, strategies, universe, g, book_target, i) for i, g in enumerate(groups)]
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(q,)) as ex:
+        futures = [ex.submit(_worker, t) for t in tasks]
+        if q is not None:
+            prog = _Progress(strategies, n, on_period)
+            while not all(prog.done):
+                try:
+                    prog.take(q.get(timeout=0.2))
+                    continue
+                except queue_mod.Empty:
+                    pass
+                finished, _ = wait(futures, timeout=0, return_when=FIRST_EXCEPTION)
+                if any(f.exception() is not None for f in finished):
+                    break  # a worker failed: its error is raised below
+                if len(finished) == len(futures):
+                    # every result is in: what is left of the queue is on its way (its feeder thread)
+                    try:
+                        while not all(prog.done):
+                            prog.take(q.get(timeout=5.0))
+                    except queue_mod.Empty:
+                        pass
+                    break
+        parts = [f.result() for f in futures]
+    if q is not None:
+        q.close()
     order = {name: i for i, name in enumerate(s for s in strategies)}
 
     def cat(frames: list[pl.DataFrame], by: list[str]) -> pl.DataFrame:

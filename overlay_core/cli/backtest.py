@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,6 +11,14 @@ import typer
 from overlay_core.cli._options import parse_day
 from overlay_core.cli._app import app, console, report_error
 from overlay_core.errors import ConfigError, OverlayError
+
+
+def default_workers(workers: int | None, accounts: int) -> int:
+    """The processes a backtest of `accounts` accounts per strategy is split over: `workers` as given,
+    else one per core (``os.cpu_count()``) capped by the accounts (1: this process)."""
+    if workers is not None:
+        return workers
+    return max(1, min(os.cpu_count() or 1, accounts))
 
 
 @app.command()
@@ -35,7 +44,11 @@ def backtest(
     book_target: Optional[str] = typer.Option(None, "--book-target", help="The target_id of --book to hold (e.g. direct_index)."),
     store: Optional[Path] = typer.Option(None, "--store", help="The store to record the run in (default: $OVERLAY_STORE or ./overlay_store)."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the store."),
-    workers: int = typer.Option(0, "--workers", help="Processes the accounts are split over (0: this one)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=0,
+        help="Processes the accounts are split over (default: one per core, at most one per account; 0 or 1: this process, "
+        "which starts faster on a small run). The records are the same; the progress bar follows the slowest worker.",
+    ),
 ) -> None:
     """Simulate the optimizer, a naive rebalance, buy and hold and a threshold harvest heuristic through
     history with the real day loop; write tax alpha and the other figures per strategy."""
@@ -75,7 +88,7 @@ def backtest(
             def tick(name: str, k: int, n: int) -> None:
                 progress.update(task, description=f"{name} {k}/{n}", completed=k, total=n)
 
-            bt = run_backtest(source, settings=settings, on_period=tick, workers=workers, book_target=bt_target)
+            bt = run_backtest(source, settings=settings, on_period=tick, workers=default_workers(workers, settings.accounts), book_target=bt_target)
             fr = None
             if len(ras) > 1:
                 progress.update(task, description="frontier", completed=0, total=None)

@@ -28,6 +28,7 @@ REASONS = (
     "substitution",
     "model_change",
     "transition",
+    "switch_back",  # added: the way back from a harvest's substitute after the wash-sale window (docs/trade_file.md)
     "tax_loss_harvest",
     "rebalance",
 )

@@ -26,6 +26,7 @@ REASON_TEXT = {
     "substitution": "the advisor's substitution: sell the replaced security / buy its substitute",
     "model_change": "the security's target weight moved with a model change",
     "transition": "the account moves gradually to its target (turnover limit per day)",
+    "switch_back": "the way back from a harvest's substitute to the target's security once the wash-sale window has ended",
     "tax_loss_harvest": "a lot sold at a loss, or the replacement of a harvested security",
     "rebalance": "brings the account back to its target",
 }

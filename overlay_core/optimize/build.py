@@ -74,6 +74,8 @@ def build_problem(
     tax_state: TaxState,
     policy: Policy | None = None,
     model_change: Iterable[str] = (),
+    switch_back: Iterable[str] = (),
+    switch_back_lots: Iterable[str] = (),
 ) -> AccountProblem:
     """One account's `AccountProblem` on the book's day (see the module docstring).
 
@@ -83,6 +85,11 @@ def build_problem(
     targets : `targets.account_targets(book)`; risk : `targets.risk_model(book)`;
     tax_state : `tax.tax_state(book)`; policy : default `book.policy`.
     model_change : symbols whose target changed since the last review (for the reason ``model_change``).
+    switch_back : wash groups (a security's ``wash_group``, else its symbol) the daily review offers the
+        account to switch back to after a harvest (`review.daily.switch_back_candidates`); for the reason
+        ``switch_back`` only, the optimizer's problem is the same.
+    switch_back_lots : lot ids of the harvest substitutes held for those groups
+        (`review.daily.switch_back_substitutes`); for the reason ``switch_back`` of their sale.
 
     Raises
     ------
@@ -238,6 +245,8 @@ def build_problem(
             caps[r["value"]] = min(caps.get(r["value"], np.inf), float(r["limit"]))
     sector_cap = np.array([caps.get(s, np.inf) for s in sectors], float)
 
+    back = {str(g) for g in switch_back}  # the review's switch-back groups (reasons only)
+
     try:
         B, F, d = risk.factor_form(universe)
     except DataError as exc:
@@ -263,6 +272,7 @@ def build_problem(
         exit_reason=exit_reason,
         substitution=np.array([s in sub_to for s in universe]),
         model_change=np.array([s in set(model_change) for s in universe]),
+        switch_back=np.array([(meta[s]["wash_group"] or s) in back for s in universe], bool),
         lot_ids=tuple(lot_ids),
         lot_sec=np.array(lot_sec, np.int64),
         lot_shares=np.array(lot_shares, float),
@@ -294,6 +304,7 @@ def build_problem(
         st_rate=float(a["st_rate"] if a["st_rate"] is not None else reb.st_rate),
         lt_rate=float(a["lt_rate"] if a["lt_rate"] is not None else reb.lt_rate),
         transition=reb.max_turnover < 1.0,
+        switch_back_lots=frozenset(str(x) for x in switch_back_lots) & set(lot_ids),
         notes=tuple(notes),
     )
 
@@ -308,15 +319,21 @@ def rebalance_account(
     policy: Policy | None = None,
     solver: str | None = None,
     model_change: Iterable[str] = (),
+    switch_back: Iterable[str] = (),
+    switch_back_lots: Iterable[str] = (),
 ) -> Proposal:
     """The account's proposal (orders in the trade file's columns without run_id, and the explanation).
 
     An account the optimizer cannot even build (no target, a missing price) gets decision ``error``
-    with the reason, never an exception. ``solver`` defaults to the policy's.
+    with the reason, never an exception. ``solver`` defaults to the policy's. ``model_change``,
+    ``switch_back`` and ``switch_back_lots`` only name the lines' reasons (`build_problem`).
     """
     policy = policy or book.policy
     try:
-        p = build_problem(book, account_id, targets=targets, risk=risk, tax_state=tax_state, policy=policy, model_change=model_change)
+        p = build_problem(
+            book, account_id, targets=targets, risk=risk, tax_state=tax_state, policy=policy, model_change=model_change,
+            switch_back=switch_back, switch_back_lots=switch_back_lots,
+        )
     except OptimizationError as exc:
         from overlay_core.optimize.explain import ORDER_SCHEMA, Explanation
 

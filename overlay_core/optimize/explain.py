@@ -8,9 +8,21 @@ Reasons follow the data contract's precedence -- the first that applies of:
 3. ``substitution``: a SELL of a substituted-away security, or a BUY of an advisor's substitute.
 4. ``model_change``: a line in a security whose target moved since the last review.
 5. ``transition``: a line of an account under a gradual transition (turnover limit below 1).
-6. ``tax_loss_harvest``: a SELL of a lot at a loss in a taxable account; a BUY, in a taxable account
+6. ``switch_back``: the way back from a harvest's substitute once the wash-sale window has ended, as the
+   daily review offers it (`review.daily.switch_back_candidates` / `switch_back_substitutes`, carried in
+   the problem's ``switch_back`` and ``switch_back_lots``): a BUY of a security of a wash group the account
+   is offered to switch back to; a SELL of a substitute lot the review names, when the same proposal buys
+   a switch-back security of that lot's asset class (a sale of the substitute without the buy back is not
+   a switch back and keeps its ordinary reason).
+7. ``tax_loss_harvest``: a SELL of a lot at a loss in a taxable account; a BUY, in a taxable account
    harvesting today, of a security of the same asset class and sector as a harvested one (its replacement).
-7. ``rebalance``: anything else.
+8. ``rebalance``: anything else.
+
+``switch_back`` comes before ``tax_loss_harvest``: the substitute sold at a loss in a switch back is also
+a loss sale, and the security bought back shares the harvested substitute's asset class and sector, so
+the harvest rule would name both lines "harvest and replacement" -- the opposite of what happens (the
+account leaves the replacement for its target's security). The loss is still counted in the account's
+``losses_harvested`` and shown in the line's ``est_realized_gain``.
 """
 
 from __future__ import annotations
@@ -104,6 +116,9 @@ def line_reasons(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[
     raising = p.cash_need > 0 or p.cash < p.min_cash
     harvested = (sell > 0) & p.lot_is_loss & p.taxable
     harvest_keys = {(int(p.asset_class[i]), int(p.sector[i])) for i in p.lot_sec[harvested]}
+    # the switch back: the asset classes in which the account buys a switch-back security today
+    back_classes = {int(p.asset_class[i]) for i in np.flatnonzero((buy > 0) & p.switch_back)}
+    back_lot = np.array([x in p.switch_back_lots for x in p.lot_ids], bool) if p.switch_back_lots else np.zeros(p.m, bool)
     for l in np.flatnonzero(sell > 0):
         i = p.lot_sec[l]
         why = p.exit_reason[i]
@@ -119,6 +134,8 @@ def line_reasons(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[
             r = "model_change"
         elif p.transition:
             r = "transition"
+        elif back_lot[l] and int(p.asset_class[i]) in back_classes:
+            r = "switch_back"
         elif harvested[l]:
             r = "tax_loss_harvest"
         else:
@@ -131,6 +148,8 @@ def line_reasons(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[
             r = "model_change"
         elif p.transition:
             r = "transition"
+        elif p.switch_back[i]:
+            r = "switch_back"
         elif (int(p.asset_class[i]), int(p.sector[i])) in harvest_keys:
             r = "tax_loss_harvest"
         else:
@@ -216,6 +235,9 @@ def explain(o: Optimum | None, r: Orders, *, decision_override: str | None = Non
             bits.append(f"raises cash for a need of {p.cash_need:,.0f} USD" if p.cash_need > 0 else "raises cash to its minimum")
         if reasons.get("restriction"):
             bits.append("exits restricted positions")
+        if reasons.get("switch_back"):
+            back = sorted({p.symbols[i] for i in np.flatnonzero((buy > 0) & p.switch_back)})
+            bits.append(f"switches back to {', '.join(back)} after the wash-sale window" if back else "switches back after the wash-sale window")
         why = "; ".join(bits)
     elif r.churn_suppressed:
         why = f"the best proposal gains only {r.improvement_bps:.2f} bps <= the no-churn threshold {p.no_churn_threshold_bps:g} bps"

@@ -69,6 +69,9 @@ class AccountProblem:
         firm list); ``exit_reason[i]`` names it. Never forces the sale of a never-sell position.
     substitution : bool array (n,): the security is held in place of another (an advisor's substitute).
     model_change : bool array (n,): the security's target moved since the last review (for the reason).
+    switch_back : bool array (n,): the security belongs to a wash group the daily review offers the
+        account to switch back to after a harvest (`review.daily.switch_back_candidates`; for the reason
+        ``switch_back`` of its buys).
     lot_ids, lot_sec : lot id and security index (m,).
     lot_shares : array (m,) > 0.
     lot_basis : array (m,), USD per share (0 where the account has no basis: tax-deferred/exempt).
@@ -78,6 +81,9 @@ class AccountProblem:
         0 for accounts that pay no tax).
     lot_sell_allowed : bool (m,), False for never-sell positions; ``lot_sell_reason`` names it.
     lot_loss_sale_blocked : bool (m,), wash-sale rule (a): the lot may not be sold at a loss today.
+    switch_back_lots : lot ids (a subset of ``lot_ids``) of the harvest substitutes held for a
+        switch-back group (the review's signal, `review.daily.switch_back_substitutes`; for the reason
+        ``switch_back`` of their sale). Ids, not a mask, so a problem whose lots change keeps them.
     cash, min_cash, cash_need : USD; cash after trades must be >= min_cash + cash_need.
     gain_allowance : USD of net realized gain allowed today (None = no budget).
     max_turnover : largest one-sided turnover (fraction of value); >= 1 means none.
@@ -122,6 +128,7 @@ class AccountProblem:
     exit_reason: tuple[str, ...] | None = None
     substitution: np.ndarray | None = None
     model_change: np.ndarray | None = None
+    switch_back: np.ndarray | None = None
     lot_long_term: np.ndarray | None = None
     lot_days_to_lt: np.ndarray | None = None
     lot_sell_allowed: np.ndarray | None = None
@@ -144,6 +151,7 @@ class AccountProblem:
     st_rate: float = 0.37
     lt_rate: float = 0.20
     transition: bool = False
+    switch_back_lots: frozenset[str] = field(default=frozenset())
     #: free-form notes carried to the explanation (e.g. what the builder had to assume)
     notes: tuple[str, ...] = field(default=())
 
@@ -171,6 +179,7 @@ class AccountProblem:
             "exit_required": (np.zeros(n, bool), bool),
             "substitution": (np.zeros(n, bool), bool),
             "model_change": (np.zeros(n, bool), bool),
+            "switch_back": (np.zeros(n, bool), bool),
             "lot_long_term": (np.ones(m, bool), bool),
             "lot_days_to_lt": (np.zeros(m), np.int64),
             "lot_sell_allowed": (np.ones(m, bool), bool),
@@ -182,6 +191,7 @@ class AccountProblem:
         for name, (default, dtype) in defaults.items():
             value = getattr(self, name)
             set_(self, name, _arr(default if value is None else value, dtype))
+        set_(self, "switch_back_lots", frozenset(str(x) for x in self.switch_back_lots))
         if self.sec_type is None:
             set_(self, "sec_type", ("equity",) * n)
         for name, size in (("buy_reason", n), ("exit_reason", n), ("lot_sell_reason", m)):
@@ -193,7 +203,7 @@ class AccountProblem:
         where = f"account {self.account_id}"
         shapes = {
             "prices": n, "target": n, "asset_class": n, "sector": n, "wash_group": n, "cost_bps": n,
-            "increment": n, "buy_allowed": n, "exit_required": n, "substitution": n, "model_change": n, "d": n,
+            "increment": n, "buy_allowed": n, "exit_required": n, "substitution": n, "model_change": n, "switch_back": n, "d": n,
             "lot_sec": m, "lot_shares": m, "lot_basis": m, "lot_tax_per_share": m, "lot_long_term": m,
             "lot_days_to_lt": m, "lot_sell_allowed": m, "lot_loss_sale_blocked": m,
             "class_target": len(self.asset_classes), "class_band": len(self.asset_classes),

@@ -80,11 +80,17 @@ class Screen:
         tracking_error (annualized), harvestable = harvestable losses (USD, >= 0).
     model_change : account_id -> symbols whose target weight moved since the previous upload.
     data : the `DataCheck` behind the ``data_check`` holds.
+    switch_back : account_id -> the wash groups it is offered to switch back to that its order lines'
+        reason names (`switch_back_candidates`' groups, signal 2's narrowed: `_switch_back`).
+    switch_back_lots : account_id -> lot ids of the substitutes held for them (`switch_back_substitutes`).
+        Both only name the order lines' reason ``switch_back`` (passed to the optimizer's problem).
     """
 
     accounts: pl.DataFrame
     model_change: Mapping[str, tuple[str, ...]]
     data: DataCheck
+    switch_back: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    switch_back_lots: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def ids(self, decision: str) -> list[str]:
         return self.accounts.filter(pl.col("decision") == decision)["account_id"].to_list()
@@ -151,8 +157,37 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
     The optimizer decides whether switching back pays (its objective: tracking error against the tax of
     selling the substitute and the trading cost, and the no-churn threshold).
     """
+    return _switch_back(book, tax, weights, days=days)[0]
+
+
+#: `switch_back_substitutes`' frame
+SUBSTITUTE_LOTS_SCHEMA: dict[str, pl.DataType] = {"account_id": pl.String(), "lot_id": pl.String(), "symbol": pl.String(), "wash_group": pl.String()}
+
+
+def switch_back_substitutes(book: Book, tax: Any, weights: pl.DataFrame, *, days: int = SWITCH_BACK_DAYS) -> pl.DataFrame:
+    """The harvest substitute lots a switch back would sell: signal 2 of `switch_back_candidates`.
+
+    A lot of a candidate account bought on a day freed today (its date + 31 is the trade date or one of
+    the `days` - 1 calendar days before), of a wash group the account holds above its target, in the
+    asset class and sector (both empty for a fund) of one of the groups the reason names (signal 1's
+    groups, and signal 2's sharing asset class and sector with such a lot). Used only to name the sale of such a lot
+    ``switch_back`` in the trade file (`optimize.explain.line_reasons`); the optimizer decides.
+
+    Returns
+    -------
+    frame `SUBSTITUTE_LOTS_SCHEMA` [account_id, lot_id, symbol, wash_group], sorted.
+    """
+    return _switch_back(book, tax, weights, days=days)[1]
+
+
+def _switch_back(book: Book, tax: Any, weights: pl.DataFrame, *, days: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(`switch_back_candidates`, `switch_back_substitutes`, the groups the reason names): one pass.
+
+    The third frame [account_id, switch_back] is the candidates' groups the order lines' reason
+    ``switch_back`` names (`Screen.switch_back`): signal 1's, and signal 2's in the asset class and
+    sector of one of the account's substitute lots."""
     out_schema = {"account_id": pl.String(), "switch_back": pl.List(pl.String())}
-    none = pl.DataFrame(schema=out_schema)
+    none = pl.DataFrame(schema=out_schema), pl.DataFrame(schema=SUBSTITUTE_LOTS_SCHEMA), pl.DataFrame(schema=out_schema)
     td = book.trade_date
     if days < 1:
         return none
@@ -172,7 +207,7 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
     bought = book.lots.filter(freed("purchase_date"))
     if not lost.height and not bought.height:
         return none
-    sec = book.securities.select("symbol", pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("g"), "asset_class")
+    sec = book.securities.select("symbol", pl.coalesce(pl.col("wash_group"), pl.col("symbol")).alias("g"), "asset_class", "sector")
     min_trade = book.policy.rebalance.min_trade_value
     groups = (
         weights.join(sec, on="symbol", how="left")
@@ -182,6 +217,7 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
             pl.col("weight").fill_null(0.0).sum().alias("w"),
             pl.col("target").fill_null(0.0).sum().alias("t"),
             pl.col("asset_class").drop_nulls().first().alias("asset_class"),
+            pl.col("sector").drop_nulls().first().alias("sector"),
         )
         .join(acc.select("account_id", "hh"), on="account_id", how="inner")
     )
@@ -198,19 +234,39 @@ def switch_back_candidates(book: Book, tax: Any, weights: pl.DataFrame, *, days:
         on=["hh", "g"],
         how="semi",
     )
-    subs = (
-        bought.join(sec, on="symbol", how="inner")
-        .select("account_id", "g")
-        .unique()
+    # the substitute lots: bought on a day freed today, of a group held above target (with its asset class)
+    sub_lots = (
+        bought.join(sec.select("symbol", "g", "sector"), on="symbol", how="inner")
+        .select("account_id", "lot_id", "symbol", "g", "sector")
         .join(groups.filter(pl.col("w") > pl.col("t")).select("account_id", "g", "asset_class"), on=["account_id", "g"], how="inner")
-        .select("account_id", "asset_class")
-        .unique()
     )
+    subs = sub_lots.select("account_id", "asset_class").unique()
     by_lot = under.join(subs, on=["account_id", "asset_class"], how="semi")
     both = pl.concat([by_loss.select("account_id", "g"), by_lot.select("account_id", "g")]).unique()
-    return both.group_by("account_id").agg(pl.col("g").sort().alias("switch_back")).select(
+    cands = both.group_by("account_id").agg(pl.col("g").sort().alias("switch_back")).select(
         pl.col("account_id").cast(pl.String), pl.col("switch_back").cast(pl.List(pl.String))
     ).sort("account_id")
+    # what the order lines' reason names (narrower than the trigger, which only asks "optimize today?"):
+    # signal 2 flags every underweight group of the substitute's asset class, so a group it alone flags
+    # is named only when it shares the asset class and the sector (both empty for a fund) of one of the
+    # account's substitute lots -- the builder's rule for a legal substitute; signal 1's groups are named
+    # as they are. A substitute lot is named when it shares asset class and sector with a named group.
+    key = ["account_id", "asset_class", "sector"]
+    lot_keys = sub_lots.select(key).unique()
+    named = pl.concat([
+        by_loss.select("account_id", "g", "asset_class", "sector"),
+        by_lot.join(lot_keys, on=key, how="semi", nulls_equal=True).select("account_id", "g", "asset_class", "sector"),
+    ]).unique()
+    reason_groups = named.group_by("account_id").agg(pl.col("g").sort().alias("switch_back")).select(
+        pl.col("account_id").cast(pl.String), pl.col("switch_back").cast(pl.List(pl.String))
+    ).sort("account_id")
+    lots = (
+        sub_lots.join(named.select(key).unique(), on=key, how="semi", nulls_equal=True)
+        .select(pl.col("account_id").cast(pl.String), pl.col("lot_id").cast(pl.String), pl.col("symbol").cast(pl.String), pl.col("g").cast(pl.String).alias("wash_group"))
+        .unique()
+        .sort("account_id", "lot_id")
+    )
+    return cands, lots, reason_groups
 
 
 def triggers_of(
@@ -266,7 +322,7 @@ def screen(
     acc = book.accounts.select("account_id", "status", "tax_status", "cash", "cash_need", "min_cash_weight", "min_trade_value")
     drifts = compute_drift(book, targets, risk=risk)
     dr = drifts.summary.select("account_id", pl.col("max_abs_drift").alias("drift"), "tracking_error", "needs_rebalance")
-    switch = switch_back_candidates(book, tax, drifts.securities, days=switch_back_days)
+    switch, switch_lots, switch_named = _switch_back(book, tax, drifts.securities, days=switch_back_days)
     values = account_values(book)
     lots = tax.lots
     harvest = (
@@ -347,7 +403,12 @@ def screen(
         rows.append({"account_id": a, "decision": "error", "reasons": ["quarantined"], "drift": None, "tracking_error": None,
                      "harvestable": None, "detail": f"quarantined: {why}"})
     frame = pl.DataFrame(rows, schema=SCREEN_SCHEMA) if rows else pl.DataFrame(schema=SCREEN_SCHEMA)
-    return Screen(accounts=frame.sort("account_id"), model_change=MappingProxyType(mc), data=data)
+    back = {a: tuple(g) for a, g in switch_named.iter_rows()}
+    back_lots = {a: tuple(f["lot_id"].to_list()) for (a,), f in switch_lots.group_by("account_id", maintain_order=True)} if switch_lots.height else {}
+    return Screen(
+        accounts=frame.sort("account_id"), model_change=MappingProxyType(mc), data=data,
+        switch_back=MappingProxyType(back), switch_back_lots=MappingProxyType(back_lots),
+    )
 
 
 def _screen_results(s: Screen, book: Book) -> pl.DataFrame:
@@ -514,6 +575,8 @@ def review_book(
     fn = HouseholdReview(
         model_change={a: v for a, v in s.model_change.items() if a in to_optimize},
         reasons=reasons,
+        switch_back={a: v for a, v in s.switch_back.items() if a in to_optimize},
+        switch_back_lots={a: v for a, v in s.switch_back_lots.items() if a in to_optimize},
         inputs=None if scheduler else inputs,  # Dask pickles the function per task: workers compute their own
     )
     got = _Collect()

@@ -12,7 +12,7 @@ whole book therefore obeys the contract's household-wide wash-sale rule.
 
 `HouseholdReview(model_change=..., reasons=..., context=...)` is the same function carrying the driver's
 per-account facts: the symbols whose target moved since the last run (the optimizer's ``model_change``
-reason), the review's own reasons for optimizing the account (prepended to the optimizer's), and
+reason), the wash groups and substitute lots of a switch back (its ``switch_back`` reason), the review's own reasons for optimizing the account (prepended to the optimizer's), and
 optionally the day's precomputed targets, risk model and tax state (sent once per worker with the
 function instead of being recomputed in every worker).
 """
@@ -223,11 +223,16 @@ class HouseholdReview:
     model_change : account_id -> symbols whose target weight moved since the last run.
     reasons : account_id -> the review's reasons for optimizing the account (first in its reasons).
     inputs : the day's `DayInputs` if already computed by the driver (else computed once per worker).
+    switch_back : account_id -> wash groups the screen offers it to switch back to after a harvest
+        (`review.daily.Screen.switch_back`); switch_back_lots : account_id -> lot ids of the substitutes
+        held for them. Both only name the order lines' reason ``switch_back`` (`optimize.explain`).
     """
 
     model_change: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     reasons: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     inputs: DayInputs | None = None
+    switch_back: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    switch_back_lots: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __call__(self, book: Book, account_ids: tuple[str, ...]) -> dict[str, AccountReview]:
         from overlay_core.optimize.build import rebalance_account
@@ -239,12 +244,13 @@ class HouseholdReview:
         for a in account_ids:
             t0 = time.perf_counter()
             mc = self.model_change.get(a, ())
+            why = {"model_change": mc, "switch_back": self.switch_back.get(a, ()), "switch_back_lots": self.switch_back_lots.get(a, ())}
             try:
                 if decided and _touches(ctx, a, decided):
                     hb = _household_book(book, account_ids, pl.concat(decided))
-                    p = rebalance_account(hb, a, targets=ctx.targets, risk=ctx.risk, tax_state=tax_state(hb), model_change=mc)
+                    p = rebalance_account(hb, a, targets=ctx.targets, risk=ctx.risk, tax_state=tax_state(hb), **why)
                 else:
-                    p = rebalance_account(book, a, targets=ctx.targets, risk=ctx.risk, tax_state=ctx.tax, model_change=mc)
+                    p = rebalance_account(book, a, targets=ctx.targets, risk=ctx.risk, tax_state=ctx.tax, **why)
                 rev = account_review(p, reasons=tuple(self.reasons.get(a, ())))
             except Exception as exc:  # one account never stops its household
                 out[a] = AccountReview("error", error=f"{type(exc).__name__}: {exc}", extra={"seconds": time.perf_counter() - t0})

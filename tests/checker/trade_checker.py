@@ -48,7 +48,8 @@ COLUMNS = (
     "run_id", "as_of", "trade_date", "account_id", "symbol", "side", "shares", "est_price", "est_value",
     "lot_id", "est_realized_gain", "term", "reason",
 )
-REASONS = ("restriction", "cash_raise", "substitution", "model_change", "transition", "tax_loss_harvest", "rebalance")
+# switch_back: added to the contract's list (docs/trade_file.md, "more may be added, documented")
+REASONS = ("restriction", "cash_raise", "substitution", "model_change", "transition", "switch_back", "tax_loss_harvest", "rebalance")
 WHOLE = ("equity", "etf")
 MILLI = ("mutual_fund", "cash_equivalent")
 FIRM = "*"

@@ -176,6 +176,10 @@ def _checker_and_window(run) -> pl.DataFrame:
     assert t.filter((pl.col("account_id") == "I1") & (pl.col("symbol") == "B") & (pl.col("side") == "BUY") & (pl.col("trade_date") <= WINDOW_END)).height == 1
     early = t.filter((pl.col("symbol") == "A") & (pl.col("side") == "BUY") & (pl.col("trade_date") <= WINDOW_END))
     assert early.height == 0, early.to_dicts()
+    # no line is a switch back before the window has ended (the harvest day's B buy is the harvest's replacement)
+    assert t.filter((pl.col("reason") == "switch_back") & (pl.col("trade_date") <= WINDOW_END)).height == 0
+    day1_b = t.filter((pl.col("trade_date") == HARVEST_DATE) & (pl.col("account_id") == "T1") & (pl.col("symbol") == "B"))
+    assert day1_b["reason"].to_list() == ["tax_loss_harvest"]
     # the same from the book's own record of fills (every account of the household)
     tx = run.book.transactions.filter((pl.col("symbol") == "A") & (pl.col("side") == "buy"))
     assert tx.filter(pl.col("date") <= WINDOW_END).height == 0
@@ -203,6 +207,14 @@ def test_switch_back_on_the_first_day_allowed_when_worth_it(worth_it):
     day = rv.filter((pl.col("account_id") == "T1") & (pl.col("as_of") == dt.date(2026, 7, 2))).row(0, named=True)
     assert day["decision"] == "trade" and day["reasons"].startswith("switch_back")
     assert float(day["te_after"]) < 0.25 * float(day["te_before"])
+    # the trade file says why: the sale of the substitute B and the buy of A are the switch back after the
+    # harvest (reason switch_back, before tax_loss_harvest: T1's B is sold at a loss), in both accounts
+    first = back.filter(pl.col("trade_date") == FIRST_FREE)
+    for acct in ("T1", "I1"):
+        ab = first.filter((pl.col("account_id") == acct) & pl.col("symbol").is_in(["A", "B"]))
+        assert ab.height >= 2 and set(ab["reason"]) == {"switch_back"}, (acct, ab.select("symbol", "side", "reason").rows())
+    assert first.filter(~pl.col("symbol").is_in(["A", "B"]) & (pl.col("reason") == "switch_back")).height == 0
+    assert day["reasons"].split(";").count("switch_back") == 1  # the screen's trigger and the lines' reason, once
     print("T1 switch back:", day["te_before"], "->", day["te_after"], "; orders", back.filter(pl.col("account_id") == "T1").select("symbol", "side", "shares", "est_realized_gain").rows())
 
 
@@ -221,6 +233,11 @@ def test_substitute_kept_when_its_short_term_gain_costs_more_than_the_tracking_e
     i1 = t.filter((pl.col("account_id") == "I1") & (pl.col("trade_date") == FIRST_FREE))
     assert i1.filter((pl.col("symbol") == "B") & (pl.col("side") == "SELL")).height >= 1
     assert i1.filter((pl.col("symbol") == "A") & (pl.col("side") == "BUY")).height == 1
+    assert set(i1.filter(pl.col("symbol").is_in(["A", "B"]))["reason"]) == {"switch_back"}
+    # T1's buy of A (from cash and another sale) is the switch back; its other lines keep their reasons
+    t1 = t.filter((pl.col("account_id") == "T1") & (pl.col("trade_date") == FIRST_FREE))
+    assert t1.filter((pl.col("symbol") == "A") & (pl.col("side") == "BUY"))["reason"].to_list() == ["switch_back"]
+    assert t1.filter(pl.col("symbol") != "A").filter(pl.col("reason") == "switch_back").height == 0, t1.to_dicts()
     # the principled rule, in figures: selling T1's B would cost more tax than the tracking error it saves
     book = read_upload(next(d for d in not_worth_it.day_dirs if d.name == "day_2026-07-02"))
     assert book.trade_date == FIRST_FREE
@@ -247,16 +264,45 @@ def test_substitute_kept_when_its_short_term_gain_costs_more_than_the_tracking_e
     assert gain > 2000 and tax > saved > 0
 
 
-def _screen(book, **kw):
-    """Every account's screen decision and reasons on `book`."""
+def _screen_of(book, **kw):
     from overlay_core.review.daily import screen
     from overlay_core.review.optimizer import DayInputs
     from overlay_core.targets import account_targets, risk_model
     from overlay_core.tax import tax_state
 
     risk = risk_model(book)
-    s = screen(book, DayInputs(risk=risk, targets=account_targets(book, risk=risk), tax=tax_state(book)), **kw)
+    return screen(book, DayInputs(risk=risk, targets=account_targets(book, risk=risk), tax=tax_state(book)), **kw)
+
+
+def _screen(book, **kw):
+    """Every account's screen decision and reasons on `book`."""
+    s = _screen_of(book, **kw)
     return {a: (d, r) for a, d, r in s.accounts.select("account_id", "decision", "reasons").iter_rows()}
+
+
+def _named(book, **kw):
+    """What the screen hands the optimizer for the reason ``switch_back``: groups and substitute lots
+    (as (account, symbol) of the lots)."""
+    s = _screen_of(book, **kw)
+    sym = {(a, l): x for a, l, x in book.lots.select("account_id", "lot_id", "symbol").iter_rows()}
+    lots = {a: sorted(sym[(a, l)] for l in ids) for a, ids in s.switch_back_lots.items()}
+    return dict(s.switch_back), lots
+
+
+def test_the_screen_names_the_switch_back_groups_and_the_substitute_lots(worth_it):
+    """The reason names A (the harvested group) and the B lots only. Signal 2's lot rule alone would also
+    name the MKT lots bought on the harvest day (T1) and with the IRA's contribution (I1), held above
+    target in A's asset class: their sale on the switch-back day would have read ``switch_back`` (seen
+    before the sector check); the reason keeps the lots of the named groups' asset class and sector."""
+    book = read_upload(next(d for d in worth_it.day_dirs if d.name == "day_2026-07-02"))
+    groups, lots = _named(book)
+    assert groups == {"T1": ("A",), "I1": ("A",)}, groups
+    assert lots == {"T1": ["B"], "I1": ["B"]}, lots
+    # the same from the substitute lots alone (the harvest's sale older than the transactions kept)
+    recent = book.transactions.filter(pl.col("date") >= book.trade_date - dt.timedelta(days=30))
+    assert _named(replace(book, transactions=recent)) == (groups, lots)
+    # nothing to name without the trigger
+    assert _named(book, switch_back_days=0) == ({}, {})
 
 
 def test_the_screen_offers_the_switch_back_only_after_the_window(worth_it):

@@ -43,7 +43,7 @@ from overlay_core.analytics.accounting import Carry, Offset, account_figures, an
 from overlay_core.analytics.book_target import BookTarget
 from overlay_core.analytics.strategies import STRATEGIES, Strategy, by_name
 from overlay_core.book import Book
-from overlay_core.contract import ACCOUNTS, LOTS, MODELS, PENDING_ORDERS, PRICE_HISTORY, PRICES, RESTRICTIONS, SECURITIES, TARGETS, TRANSACTIONS, empty_frame, schema
+from overlay_core.contract import ACCOUNTS, FIRM_WIDE, LOTS, MODELS, PENDING_ORDERS, PRICE_HISTORY, PRICES, RESTRICTIONS, SECURITIES, TARGETS, TRANSACTIONS, empty_frame, schema
 from overlay_core.errors import ConfigError, DataError, Problem
 from overlay_core.market.prices import PriceSource
 from overlay_core.optimize.explain import ORDER_SCHEMA
@@ -447,7 +447,7 @@ def run_backtest(
         of `strategy`; a *k* all workers passed at once is not repeated, so some *k* may be skipped).
     workers : ``> 1`` splits the accounts over that many processes (each account is its own household and
         the target does not depend on the accounts, so the split changes no figure); strategies must then
-        be given by name. The result then has no ``final_books``.
+        be given by name. Each strategy's final book is then the workers' books merged (`_merge_books`).
     book_target : an upload's target (`book_target.BookTarget`): the accounts hold that target, the
         books its models (drifting with ``target="index"``, as uploaded with ``"fixed"``), securities
         and policy; the universe defaults to its own. `source` is then usually ``book_target.price_source()``.
@@ -656,7 +656,35 @@ def _worker(args: tuple) -> Backtest:
     bt = run_backtest(source, settings=settings, strategies=strategies, universe=universe, book_target=book_target, on_period=report, _account_indices=indices)
     if queue is not None:
         queue.put((group, None, 0, 0))  # done: the group's last message (a queue keeps one process's order)
-    return replace(bt, final_books={})
+    # the policy does not pickle (read-only mappings) and is the parent's own: `_run_parallel` puts it back
+    return replace(bt, final_books={k: replace(b, policy=None) for k, b in bt.final_books.items()})
+
+
+#: a book's frames with a row per account (or lot, transaction, order of an account): the workers' parts
+#: are concatenated and put in the one-process order, stably (each account's rows keep their order)
+_ACCOUNT_FRAMES: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id",), "lots": ("account_id",), "restrictions": (), "transactions": ("date", "account_id"),
+    "pending_orders": ("account_id",), "quarantined": ("account_id",),
+}
+
+
+def _merge_books(books: Sequence[Book], policy: Policy) -> Book:
+    """One book from the workers' books of one strategy (each holding a share of the accounts): the
+    account frames concatenated in the one-process order, the rest (prices, models, securities, days)
+    the first's, which every worker shares, and `policy` (the run's, not sent back by the workers)."""
+    first = books[0]
+    merged = {}
+    for name, by in _ACCOUNT_FRAMES.items():
+        frames = [getattr(b, name) for b in books]
+        out = pl.concat(frames, how="vertical_relaxed") if any(f.height for f in frames) else frames[0]
+        if name == "restrictions" and out.height:
+            # the firm-wide rows (every worker holds them alike), then the rows of each account
+            wide = pl.col("account_id").is_null() | (pl.col("account_id") == FIRM_WIDE)
+            out = pl.concat([frames[0].filter(wide), out.filter(~wide).sort("account_id", maintain_order=True)], how="vertical_relaxed")
+        elif by and out.height:
+            out = out.sort(list(by), maintain_order=True)
+        merged[name] = out
+    return replace(first, policy=policy, **merged)
 
 
 class _Progress:
@@ -740,6 +768,7 @@ def _run_parallel(
         return out.with_columns(key).sort(["_o", *by], maintain_order=True).drop("_o")
 
     periods = cat([p.periods for p in parts], ["date", "account_id"])
+    policy = _policy(settings, book_target.policy if book_target is not None else None)
     return Backtest(
         settings=settings,
         periods=periods if periods.height else parts[0].periods,
@@ -748,7 +777,7 @@ def _run_parallel(
         realized=cat([p.realized for p in parts], ["sale_date", "account_id"]) if any(p.realized.height for p in parts) else parts[0].realized,
         dates=parts[0].dates,
         timings={k: max(p.timings.get(k, 0.0) for p in parts) for k in parts[0].timings},
-        final_books={},
+        final_books={k: _merge_books([p.final_books[k] for p in parts], policy) for k in parts[0].final_books},
     )
 
 

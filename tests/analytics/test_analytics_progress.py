@@ -51,6 +51,14 @@ def test_progress_with_workers_reaches_n_and_records_are_identical(source) -> No
     assert_frame_equal(a.periods, b.periods)
     assert_frame_equal(a.finals, b.finals)
     assert_frame_equal(a.orders, b.orders)
+    # each strategy's final book (the store's upload of the run): the workers' books merged
+    assert list(b.final_books) == list(STRATS)
+    for name in STRATS:
+        fa, fb = a.final_books[name], b.final_books[name]
+        assert (fa.as_of, fa.trade_date, fa.policy) == (fb.as_of, fb.trade_date, fb.policy)
+        for f in ("accounts", "lots", "transactions", "restrictions", "pending_orders", "quarantined", "prices", "price_history", "models", "targets", "securities"):
+            assert_frame_equal(getattr(fa, f), getattr(fb, f))
+    assert a.final_books["heuristic"].lots["account_id"].n_unique() == 3
 
 
 def test_a_failing_worker_raises_its_error_with_progress_on(source) -> None:

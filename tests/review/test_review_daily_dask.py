@@ -32,8 +32,13 @@ def test_dask_and_the_local_pool_give_the_same_review(root: str, cluster: str, t
     local = review_book(book, store=None, out_dir=tmp_path / "local", workers=2, progress=False)
     remote = review_book(book, store=None, out_dir=tmp_path / "dask", scheduler=cluster, progress=False)
     assert remote.stats["optimized_now"] == local.stats["optimized_now"] > 0
-    assert len(remote.stats["workers"]) == 2  # both Dask workers took batches
-    assert all(w.startswith("tcp://127.0.0.1:") for w in remote.stats["workers"])
+    # the batches ran on the cluster's workers; not necessarily on both: on a loaded machine Dask's work
+    # stealing may move every batch to the worker that started first (seen once in a full run at load 5+)
+    from distributed import Client
+
+    with Client(cluster, timeout=10) as c:
+        cluster_workers = set(c.scheduler_info()["workers"])
+    assert 1 <= len(remote.stats["workers"]) <= 2 and set(remote.stats["workers"]) <= cluster_workers
     cols = list(TRADE_FILE_COLUMNS)
     assert remote.orders.select(cols).equals(local.orders.select(cols))
     exact = ["account_id", "decision", "reasons", "n_orders"]

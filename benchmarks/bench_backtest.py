@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--frequency", default="weekly")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workers", type=int, default=0, help="processes the accounts are split over (0: this one)")
-    ap.add_argument("--progress", type=int, default=0, help="print a line every N rebalances (one process only)")
+    ap.add_argument("--progress", type=int, default=0, help="print a line every N rebalances (the slowest worker's progress with --workers)")
     a = ap.parse_args()
 
     universe = universe_frame([(f"S{i:03d}", "us_large_cap", "equity", SECTORS[i % len(SECTORS)]) for i in range(a.stocks)])

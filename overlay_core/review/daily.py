@@ -170,8 +170,10 @@ def switch_back_substitutes(book: Book, tax: Any, weights: pl.DataFrame, *, days
     A lot of a candidate account bought on a day freed today (its date + 31 is the trade date or one of
     the `days` - 1 calendar days before), of a wash group the account holds above its target, in the
     asset class and sector (both empty for a fund) of one of the groups the reason names (signal 1's
-    groups, and signal 2's sharing asset class and sector with such a lot). Used only to name the sale of such a lot
-    ``switch_back`` in the trade file (`optimize.explain.line_reasons`); the optimizer decides.
+    groups, and signal 2's sharing asset class and sector with such a lot). Used only to name the sale
+    of such a lot ``switch_back`` in the trade file (`optimize.explain.line_reasons`); the optimizer
+    decides. (`switch_back_candidates`' signal 2 itself, which only decides whether the account is
+    optimized, also counts other lots bought that day above target, e.g. an ETF bought with the cash.)
 
     Returns
     -------

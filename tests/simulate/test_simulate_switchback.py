@@ -303,6 +303,22 @@ def test_the_screen_names_the_switch_back_groups_and_the_substitute_lots(worth_i
     assert _named(replace(book, transactions=recent)) == (groups, lots)
     # nothing to name without the trigger
     assert _named(book, switch_back_days=0) == ({}, {})
+    # T1 underweight C (another sector of A's asset class): signal 2 offers C too (optimize today), but
+    # no substitute lot shares C's sector, so the reason does not name it
+    less_c = book.lots.with_columns(
+        pl.when((pl.col("account_id") == "T1") & (pl.col("symbol") == "C")).then(pl.col("shares") * 0.4).otherwise(pl.col("shares")).alias("shares")
+    )
+    thin = replace(book, lots=less_c)
+    from overlay_core.review.daily import switch_back_candidates
+    from overlay_core.targets import account_targets, risk_model
+    from overlay_core.targets.drift import drift
+    from overlay_core.tax import tax_state
+
+    risk = risk_model(thin)
+    w = drift(thin, account_targets(thin, risk=risk), risk=risk).securities
+    offered = dict(switch_back_candidates(thin, tax_state(thin), w).iter_rows())
+    assert offered["T1"] == ["A", "C"], offered
+    assert _named(thin) == (groups, lots)
 
 
 def test_the_screen_offers_the_switch_back_only_after_the_window(worth_it):

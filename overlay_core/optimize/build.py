@@ -303,7 +303,7 @@ def build_problem(
         status=a["status"] or "active",
         st_rate=float(a["st_rate"] if a["st_rate"] is not None else reb.st_rate),
         lt_rate=float(a["lt_rate"] if a["lt_rate"] is not None else reb.lt_rate),
-        transition=reb.max_turnover < 1.0,
+        transition=reb.max_turnover < 1.0 or allowance is not None,
         switch_back_lots=frozenset(str(x) for x in switch_back_lots) & set(lot_ids),
         notes=tuple(notes),
     )

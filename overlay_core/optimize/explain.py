@@ -7,7 +7,11 @@ Reasons follow the data contract's precedence -- the first that applies of:
 2. ``cash_raise``: a SELL while the account must raise cash (a cash need, or cash below its minimum).
 3. ``substitution``: a SELL of a substituted-away security, or a BUY of an advisor's substitute.
 4. ``model_change``: a line in a security whose target moved since the last review.
-5. ``transition``: a line of an account under a gradual transition (turnover limit below 1).
+5. ``transition``: a line of an account whose move to its target is spread over several days -- a
+   turnover limit below 1 (``transition`` in the problem) that today's proposal uses up (one-sided
+   turnover at least `TRANSITION_USE` of the limit), or a gain budget it uses up (net realized gain
+   above 0 and at least `TRANSITION_USE` of the allowance left). A firm-wide turnover cap that an account's
+   trades stay well inside does not make its harvests and rebalances a "transition".
 6. ``switch_back``: the way back from a harvest's substitute once the wash-sale window has ended, as the
    daily review offers it (`review.daily.switch_back_candidates` / `switch_back_substitutes`, carried in
    the problem's ``switch_back`` and ``switch_back_lots``): a BUY of a security of a wash group the account
@@ -109,8 +113,29 @@ class Proposal:
     problem: AccountProblem | None = None
 
 
+#: share of the turnover limit or of the gain allowance a proposal must use to be a transition's step
+#: (below 1: rounding to whole shares and the solver's margin leave a proposal a little inside its limit)
+TRANSITION_USE = 0.9
+
+
+def in_transition(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> bool:
+    """The proposal is a step of a gradual transition: the account has a turnover limit below 1 and the
+    proposal uses at least `TRANSITION_USE` of it, or its net realized gain is positive and uses at least
+    `TRANSITION_USE` of the gain allowance left (the move to target is held back by the limit or budget)."""
+    if not p.transition:
+        return False
+    traded = float(np.dot(sell, p.lot_price) + np.dot(buy, p.prices))
+    if p.max_turnover < 1.0 and traded / 2.0 >= TRANSITION_USE * p.max_turnover * max(p.scale_value, 1e-9):
+        return True
+    if p.gain_allowance is not None and p.taxable:
+        gain = float(np.dot(sell, p.lot_gain_per_share))
+        return gain > 0.0 and gain >= TRANSITION_USE * p.gain_allowance
+    return False
+
+
 def line_reasons(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Reason of each sold lot (m,) and each bought security (n,) (object arrays; "" where no trade)."""
+    transition = in_transition(p, sell, buy)
     sell_r = np.full(p.m, "", dtype=object)
     buy_r = np.full(p.n, "", dtype=object)
     raising = p.cash_need > 0 or p.cash < p.min_cash
@@ -132,7 +157,7 @@ def line_reasons(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[
             r = "substitution"
         elif p.model_change[i]:
             r = "model_change"
-        elif p.transition:
+        elif transition:
             r = "transition"
         elif back_lot[l] and int(p.asset_class[i]) in back_classes:
             r = "switch_back"
@@ -146,7 +171,7 @@ def line_reasons(p: AccountProblem, sell: np.ndarray, buy: np.ndarray) -> tuple[
             r = "substitution"
         elif p.model_change[i]:
             r = "model_change"
-        elif p.transition:
+        elif transition:
             r = "transition"
         elif p.switch_back[i]:
             r = "switch_back"

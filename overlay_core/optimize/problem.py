@@ -97,7 +97,9 @@ class AccountProblem:
     sector_cap : array (len(sectors),): the largest weight of a sector (inf = no cap).
     tax_status : taxable, tax_deferred or tax_exempt. status : active, hold or liquidate.
     st_rate, lt_rate : the account's rates (for reports; taxes are already in ``lot_tax_per_share``).
-    transition : the account is moving a legacy portfolio to its target (reason ``transition``).
+    transition : the account may be moving to its target gradually: it has a turnover limit below 1 or a
+        gain budget; its lines are ``transition`` when the proposal uses that limit or budget up
+        (`explain.in_transition`).
     """
 
     account_id: str

@@ -72,7 +72,7 @@ def test_only_the_pair_is_named(make_problem):
     [
         (dict(cash_need=3000.0), (["cash_raise", ""], ["switch_back", "", ""])),
         (dict(model_change=np.array([True, True, False])), (["model_change", ""], ["model_change", "", ""])),
-        (dict(transition=True), (["transition", ""], ["transition", "", ""])),
+        (dict(transition=True, max_turnover=0.001), (["transition", ""], ["transition", "", ""])),
         (dict(substitution=np.array([True, False, False])), (["switch_back", ""], ["substitution", "", ""])),
     ],
 )

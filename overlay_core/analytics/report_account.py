@@ -30,6 +30,7 @@ from great_tables import GT
 
 from overlay_core.analytics import charts
 from overlay_core.book import Book
+from overlay_core.contract import REASONS
 from overlay_core.calendar import business_days
 from overlay_core.errors import ConfigError
 from overlay_core.tax.holding import is_long_term
@@ -182,7 +183,7 @@ def render_account(r: AccountReport) -> str:
             .fmt_number(["est_value", "est_realized_gain"], decimals=2)
             .fmt_date("as_of", date_style="iso")
             .sub_missing(missing_text="")
-            .tab_source_note("reason: restriction, cash_raise, substitution, model_change, transition, tax_loss_harvest, rebalance (the data contract's order).")
+            .tab_source_note(f"reason: {', '.join(REASONS)} (the first that applies, in this order: docs/trade_file.md).")
         )
         sections.append(charts.table_block(gt, title=f"Trades ({o.height} lines, latest first)"))
         if h.height and "explanation" in h.columns:

@@ -30,8 +30,8 @@ from great_tables import GT
 
 from overlay_core.analytics import charts
 from overlay_core.book import Book
-from overlay_core.contract import REASONS
 from overlay_core.calendar import business_days
+from overlay_core.contract import REASONS
 from overlay_core.errors import ConfigError
 from overlay_core.tax.holding import is_long_term
 
